@@ -148,8 +148,9 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("heatgate/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.cafile {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("cannot read cafile {}: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::Config(format!("cannot read cafile {}: {e}", path.display()))
+            })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| Error::Config(format!("invalid cafile {}: {e}", path.display())))?;
             for cert in certs {
@@ -187,7 +188,8 @@ impl Client {
     ///
     /// A refusal (bad password, unknown user or scope) is [`Error::Rejected`].
     pub async fn authenticate(&self, auth: &PasswordAuth) -> Result<Authenticated, Error> {
-        self.authenticate_at(&self.inner.config.auth_url, auth).await
+        self.authenticate_at(&self.inner.config.auth_url, auth)
+            .await
     }
 
     /// Authenticates a user with a password at another identity URL.
@@ -214,9 +216,15 @@ impl Client {
                         reason: "no X-Subject-Token header".into(),
                     })?;
                 let envelope: TokenEnvelope = answer.json("password authentication")?;
-                Ok(Authenticated { token: Secret::new(token), body: envelope.token })
+                Ok(Authenticated {
+                    token: Secret::new(token),
+                    body: envelope.token,
+                })
             }
-            s if s >= 500 => Err(Error::ServerError { status: s, what: "password authentication" }),
+            s if s >= 500 => Err(Error::ServerError {
+                status: s,
+                what: "password authentication",
+            }),
             s => Err(Error::Rejected {
                 status: s,
                 what: "password authentication",
@@ -246,10 +254,17 @@ impl Client {
             query.push("allow_expired=1");
         }
         let answer = self
-            .service_call(Method::GET, "auth/tokens", &query.join("&"), None, "token validation", |b| {
-                b.header("X-Subject-Token", subject.clone())
-                    .header("OpenStack-Identity-Access-Rules", "1")
-            })
+            .service_call(
+                Method::GET,
+                "auth/tokens",
+                &query.join("&"),
+                None,
+                "token validation",
+                |b| {
+                    b.header("X-Subject-Token", subject.clone())
+                        .header("OpenStack-Identity-Access-Rules", "1")
+                },
+            )
             .await?;
         match answer.status.as_u16() {
             200 => {
@@ -257,7 +272,10 @@ impl Client {
                 Ok(Validation::Valid(envelope.token))
             }
             400 | 404 => Ok(Validation::Invalid),
-            s if s >= 500 => Err(Error::ServerError { status: s, what: "token validation" }),
+            s if s >= 500 => Err(Error::ServerError {
+                status: s,
+                what: "token validation",
+            }),
             s => Err(Error::Rejected {
                 status: s,
                 what: "token validation",
@@ -301,7 +319,10 @@ impl Client {
             if answer.status == StatusCode::UNAUTHORIZED {
                 self.forget_service_token(&service);
                 if !retried {
-                    tracing::info!(what, "keystone rejected the service token; re-authenticating once");
+                    tracing::info!(
+                        what,
+                        "keystone rejected the service token; re-authenticating once"
+                    );
                     continue;
                 }
                 return Err(Error::ServiceAuthRejected { status: 401 });
@@ -340,7 +361,10 @@ impl Client {
             .service_auth
             .as_ref()
             .ok_or_else(|| Error::Config("no service credentials are configured".into()))?;
-        self.inner.stats.service_authentications.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .stats
+            .service_authentications
+            .fetch_add(1, Ordering::Relaxed);
         let authenticated = match self.authenticate(auth).await {
             Ok(a) => a,
             Err(Error::Rejected { status, .. }) => {
@@ -354,7 +378,11 @@ impl Client {
             Some(interface) => {
                 let found = authenticated
                     .body
-                    .endpoint_url("identity", interface.as_str(), self.inner.config.region_name.as_deref())
+                    .endpoint_url(
+                        "identity",
+                        interface.as_str(),
+                        self.inner.config.region_name.as_deref(),
+                    )
                     .ok_or_else(|| {
                         Error::Config(format!(
                             "no identity endpoint with interface {} in the catalog",
@@ -409,7 +437,11 @@ impl Client {
                 let status = response.status();
                 let headers = response.headers().clone();
                 let body = response.bytes().await?;
-                Ok::<_, reqwest::Error>(Answer { status, headers, body })
+                Ok::<_, reqwest::Error>(Answer {
+                    status,
+                    headers,
+                    body,
+                })
             }
             .await;
             self.inner
@@ -422,7 +454,10 @@ impl Client {
             };
             let endpoint = err
                 .url()
-                .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")) + &u.port().map(|p| format!(":{p}")).unwrap_or_default())
+                .map(|u| {
+                    format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?"))
+                        + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                })
                 .unwrap_or_else(|| "keystone".into());
             if err.is_connect() {
                 if connect_failures < config.http_request_max_retries {
@@ -432,20 +467,32 @@ impl Client {
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
-                return Err(Error::Unreachable { endpoint, reason: describe(&err) });
+                return Err(Error::Unreachable {
+                    endpoint,
+                    reason: describe(&err),
+                });
             }
             if err.is_timeout() {
-                return Err(Error::Timeout { endpoint, after: config.http_connect_timeout });
+                return Err(Error::Timeout {
+                    endpoint,
+                    after: config.http_connect_timeout,
+                });
             }
             if err.is_body() || err.is_decode() {
-                return Err(Error::InvalidResponse { what, reason: "truncated or unreadable body".into() });
+                return Err(Error::InvalidResponse {
+                    what,
+                    reason: "truncated or unreadable body".into(),
+                });
             }
             if err.is_request() && !resent {
                 // A pooled connection the peer had closed: the request never got an answer.
                 resent = true;
                 continue;
             }
-            return Err(Error::Unreachable { endpoint, reason: describe(&err) });
+            return Err(Error::Unreachable {
+                endpoint,
+                reason: describe(&err),
+            });
         }
     }
 }

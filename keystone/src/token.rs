@@ -171,8 +171,7 @@ impl TokenBody {
             .filter(|s| s.service_type == service_type)
             .flat_map(|s| s.endpoints.iter())
             .find(|e| {
-                e.interface == interface
-                    && region.is_none_or(|r| e.region_id.as_deref() == Some(r))
+                e.interface == interface && region.is_none_or(|r| e.region_id.as_deref() == Some(r))
             })
             .map(|e| e.url.as_str())
     }
@@ -237,7 +236,10 @@ mod tests {
         assert_eq!(t.user.id, "u1");
         assert_eq!(t.project.as_ref().unwrap().id, "p1");
         assert_eq!(t.role_names().collect::<Vec<_>>(), ["member", "reader"]);
-        assert_eq!(t.endpoint_url("identity", "public", None), Some("http://k/v3"));
+        assert_eq!(
+            t.endpoint_url("identity", "public", None),
+            Some("http://k/v3")
+        );
         assert_eq!(t.endpoint_url("identity", "internal", None), None);
         assert!(!t.is_system_scoped());
         assert!(t.is_admin_project.is_none());

@@ -1,1 +1,17 @@
-//! placeholder
+//! heatgate-middleware: OpenStack Heat's authentication and authorization as
+//! composable Tower layers, drop-in for any hyper or axum service.
+//!
+//! - [`auth_token`]: Keystone token validation (keystonemiddleware's contract),
+//!   with a bounded cache, request coalescing and a JWS pre-check;
+//! - [`auth_password`]: standalone user/password authentication (Heat's
+//!   `auth_password`), with an allow-list of identity URLs;
+//! - [`context`]: the typed [`Identity`](context::Identity) and its axum extractor.
+#![deny(unsafe_code)]
+
+pub mod auth_password;
+pub mod auth_token;
+pub mod context;
+pub mod webob;
+
+/// The boxed error type of bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

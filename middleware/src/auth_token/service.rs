@@ -1,0 +1,328 @@
+//! The auth_token layer and service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use futures_util::future::BoxFuture;
+use heatgate_keystone::{Client, Secret};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use tower::{Layer, Service};
+
+use super::config::AuthTokenConfig;
+use super::headers::{
+    strip_spoofable, AUTH_TOKEN, IDENTITY_STATUS, SERVICE_CATALOG, SERVICE_IDENTITY_STATUS,
+    SERVICE_TOKEN, STORAGE_TOKEN,
+};
+use super::jws::{JwsKeyError, JwsKeys};
+use super::response;
+use super::validator::{TokenRejection, TokenValidator, ValidToken};
+use crate::context::{AuthMethod, AuthStatus, Identity, ServiceIdentity};
+use crate::BoxError;
+
+const CONFIRMED: HeaderValue = HeaderValue::from_static("Confirmed");
+const INVALID: HeaderValue = HeaderValue::from_static("Invalid");
+
+/// Why the layer could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthTokenError {
+    /// The JWS key repository is unusable.
+    #[error(transparent)]
+    JwsKeys(#[from] JwsKeyError),
+    /// `www_authenticate_uri` cannot be a header value.
+    #[error("www_authenticate_uri is not a valid header value")]
+    WwwAuthenticateUri,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: AuthTokenConfig,
+    validator: TokenValidator,
+    www_authenticate: Option<HeaderValue>,
+}
+
+/// Validates Keystone tokens in front of a service, exactly as
+/// keystonemiddleware's auth_token does (see the module docs).
+#[derive(Debug, Clone)]
+pub struct AuthTokenLayer {
+    shared: Arc<Shared>,
+}
+
+impl AuthTokenLayer {
+    /// Builds the layer: `client` must carry the service credentials.
+    pub fn new(config: AuthTokenConfig, client: Client) -> Result<Self, AuthTokenError> {
+        let jws = match &config.jws_public_key_repository {
+            Some(dir) => Some(JwsKeys::load(dir)?),
+            None => None,
+        };
+        let cache_time = u64::try_from(config.token_cache_time)
+            .ok()
+            .map(Duration::from_secs);
+        let validator = TokenValidator::new(
+            client,
+            cache_time,
+            config.token_cache_max_entries,
+            config.include_service_catalog,
+            config.max_token_size,
+            jws,
+        );
+        Self::with_validator(config, validator)
+    }
+
+    /// Builds the layer around an existing validator (to share its cache).
+    pub fn with_validator(
+        config: AuthTokenConfig,
+        validator: TokenValidator,
+    ) -> Result<Self, AuthTokenError> {
+        let uri = config
+            .www_authenticate_uri
+            .clone()
+            .unwrap_or_else(|| validator.client().config().auth_url.to_string());
+        let www_authenticate =
+            Some(response::www_authenticate(&uri).ok_or(AuthTokenError::WwwAuthenticateUri)?);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                config,
+                validator,
+                www_authenticate,
+            }),
+        })
+    }
+
+    /// The validator (cache statistics, the Keystone client).
+    pub fn validator(&self) -> &TokenValidator {
+        &self.shared.validator
+    }
+}
+
+impl<S> Layer<S> for AuthTokenLayer {
+    type Service = AuthToken<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthToken {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service built by [`AuthTokenLayer`].
+#[derive(Debug, Clone)]
+pub struct AuthToken<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> AuthToken<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthToken<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone is not ready; keep the ready one for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if let Err(denial) = shared.authenticate(&mut request).await {
+                return Ok(denial);
+            }
+            let mut response = inner.call(request).await?.map(Body::new);
+            if response.status() == StatusCode::UNAUTHORIZED {
+                if let Some(v) = &shared.www_authenticate {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, v.clone());
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// What a token header holds.
+enum TokenHeader {
+    Absent,
+    One(HeaderValue),
+    /// Repeated with different values: never guess which one counts.
+    Conflicting,
+}
+
+fn read_token(headers: &HeaderMap, names: &[HeaderName]) -> TokenHeader {
+    for name in names {
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else { continue };
+        let trimmed = first.as_bytes().trim_ascii();
+        if values.any(|v| v.as_bytes().trim_ascii() != trimmed) {
+            return TokenHeader::Conflicting;
+        }
+        if trimmed.is_empty() {
+            return TokenHeader::Absent;
+        }
+        return if trimmed.len() == first.len() {
+            TokenHeader::One(first.clone())
+        } else {
+            HeaderValue::from_bytes(trimmed).map_or(TokenHeader::Conflicting, TokenHeader::One)
+        };
+    }
+    TokenHeader::Absent
+}
+
+impl Shared {
+    async fn check(&self, token: TokenHeader) -> Option<Result<Arc<ValidToken>, TokenRejection>> {
+        match token {
+            TokenHeader::Absent => None,
+            TokenHeader::Conflicting => Some(Err(TokenRejection::Invalid)),
+            TokenHeader::One(v) => Some(self.validator.validate(v.as_bytes()).await),
+        }
+    }
+
+    fn unauthorized(&self) -> Response<Body> {
+        response::unauthorized(self.www_authenticate.as_ref())
+    }
+
+    /// Decides; on success the request carries the downstream headers and extensions.
+    async fn authenticate<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
+        let delay = self.config.delay_auth_decision;
+        let headers = request.headers_mut();
+        strip_spoofable(headers);
+
+        // 1. The service token, first.
+        let service_header = read_token(headers, std::slice::from_ref(&SERVICE_TOKEN));
+        let service_value = match &service_header {
+            TokenHeader::One(v) => Some(v.clone()),
+            _ => None,
+        };
+        let service = match self.check(service_header).await {
+            None => None,
+            Some(Ok(token)) => {
+                let has_role = self
+                    .config
+                    .service_token_roles
+                    .iter()
+                    .any(|role| token.identity.has_role(role));
+                if !has_role {
+                    tracing::warn!(
+                        user_id = %token.identity.user_id,
+                        "a service token without any of service_token_roles was sent"
+                    );
+                }
+                let counts = has_role || !self.config.service_token_roles_required;
+                Some(counts.then_some(token))
+            }
+            Some(Err(TokenRejection::Invalid)) => Some(None),
+            Some(Err(TokenRejection::Unavailable(_))) if delay => Some(None),
+            Some(Err(TokenRejection::Unavailable(_))) => {
+                return Err(response::keystone_unavailable(headers))
+            }
+        };
+        if matches!(service, Some(None)) && !delay {
+            return Err(self.unauthorized());
+        }
+
+        // 2. The user token.
+        let user_header = read_token(headers, &[AUTH_TOKEN, STORAGE_TOKEN]);
+        let user_value = match &user_header {
+            TokenHeader::One(v) => Some(v.clone()),
+            _ => None,
+        };
+        let user = match self.check(user_header).await {
+            None | Some(Err(TokenRejection::Invalid)) => None,
+            Some(Ok(token)) => Some(token),
+            Some(Err(TokenRejection::Unavailable(_))) if delay => None,
+            Some(Err(TokenRejection::Unavailable(_))) => {
+                return Err(response::keystone_unavailable(headers))
+            }
+        };
+
+        // 3. Decide.
+        if user.is_none() && !delay {
+            return Err(self.unauthorized());
+        }
+        headers.insert(
+            IDENTITY_STATUS,
+            if user.is_some() { CONFIRMED } else { INVALID },
+        );
+        if let Some(service) = &service {
+            headers.insert(
+                SERVICE_IDENTITY_STATUS,
+                if service.is_some() {
+                    CONFIRMED
+                } else {
+                    INVALID
+                },
+            );
+        }
+        if let Some(token) = &user {
+            for (name, value) in &token.headers.user {
+                headers.insert(name.clone(), value.clone());
+            }
+            if self.config.include_service_catalog {
+                if let Some(catalog) = &token.headers.catalog {
+                    headers.insert(SERVICE_CATALOG, catalog.clone());
+                }
+            }
+        }
+        if let Some(Some(token)) = &service {
+            for (name, value) in &token.headers.service {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        let status = AuthStatus {
+            user_confirmed: user.is_some(),
+            service_confirmed: service.as_ref().map(Option::is_some),
+        };
+        let extensions = request.extensions_mut();
+        extensions.insert(status);
+        if let (Some(token), Some(value)) = (user, user_value) {
+            extensions.insert(Identity::new(
+                token.identity.clone(),
+                secret_of(&value),
+                AuthMethod::Token,
+            ));
+        }
+        if let (Some(Some(token)), Some(value)) = (service, service_value) {
+            extensions.insert(ServiceIdentity(Identity::new(
+                token.identity.clone(),
+                secret_of(&value),
+                AuthMethod::Token,
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn secret_of(value: &HeaderValue) -> Secret {
+    // Validated tokens are visible ASCII.
+    Secret::new(value.to_str().unwrap_or_default())
+}

@@ -1,0 +1,198 @@
+//! Token validation with a bounded cache and request coalescing.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use heatgate_keystone::{Client, ValidateOptions, Validation};
+use moka::future::Cache;
+use moka::Expiry;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::headers::IdentityHeaders;
+use super::jws::{JwsKeys, JwsVerdict};
+use crate::context::IdentityData;
+
+/// A token Keystone confirmed, with everything derived from it computed once.
+#[derive(Debug)]
+pub struct ValidToken {
+    /// The identity.
+    pub identity: Arc<IdentityData>,
+    /// The headers to set downstream.
+    pub headers: IdentityHeaders,
+}
+
+/// Why a token could not be confirmed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenRejection {
+    /// Keystone (or the local checks) said the token is not valid.
+    #[error("the token is not valid")]
+    Invalid,
+    /// Keystone could not be asked; the caller must not decide.
+    #[error("keystone is unavailable: {0}")]
+    Unavailable(Arc<heatgate_keystone::Error>),
+}
+
+/// Cache and coalescing counters.
+#[derive(Debug, Default)]
+pub struct ValidatorStats {
+    /// Answers served from the cache.
+    pub hits: AtomicU64,
+    /// Validations that had to ask Keystone (one per coalesced group).
+    pub misses: AtomicU64,
+    /// Requests that waited for another request's validation of the same token.
+    pub coalesced: AtomicU64,
+    /// Tokens refused without asking Keystone (size, characters, JWS).
+    pub refused_locally: AtomicU64,
+}
+
+struct TokenExpiry {
+    cache_time: Duration,
+}
+
+impl Expiry<[u8; 32], Arc<ValidToken>> for TokenExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<ValidToken>,
+        _now: Instant,
+    ) -> Option<Duration> {
+        let remaining = value.identity.expires_at - OffsetDateTime::now_utc();
+        let remaining = Duration::try_from(remaining).unwrap_or(Duration::ZERO);
+        Some(self.cache_time.min(remaining))
+    }
+}
+
+/// Validates tokens through Keystone, caching confirmed ones by the sha256 of
+/// the token (never the token itself) for min(token_cache_time, token expiry),
+/// and making concurrent requests with the same uncached token share ONE call.
+#[derive(Clone)]
+pub struct TokenValidator {
+    client: Client,
+    cache: Cache<[u8; 32], Arc<ValidToken>>,
+    include_catalog: bool,
+    max_token_size: usize,
+    jws: Option<Arc<JwsKeys>>,
+    stats: Arc<ValidatorStats>,
+}
+
+impl std::fmt::Debug for TokenValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenValidator")
+            .field("cached", &self.cache.entry_count())
+            .field("include_catalog", &self.include_catalog)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenValidator {
+    /// A validator over `client`.
+    ///
+    /// `cache_time` `None` disables caching (concurrent requests still share a call).
+    pub fn new(
+        client: Client,
+        cache_time: Option<Duration>,
+        max_entries: u64,
+        include_catalog: bool,
+        max_token_size: usize,
+        jws: Option<JwsKeys>,
+    ) -> Self {
+        let cache = Cache::builder()
+            .max_capacity(max_entries)
+            .expire_after(TokenExpiry {
+                cache_time: cache_time.unwrap_or(Duration::ZERO),
+            })
+            .build();
+        Self {
+            client,
+            cache,
+            include_catalog,
+            max_token_size,
+            jws: jws.map(Arc::new),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The Keystone client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Cache and coalescing counters.
+    pub fn stats(&self) -> &ValidatorStats {
+        &self.stats
+    }
+
+    /// Number of cached tokens (approximate).
+    pub fn cached_tokens(&self) -> u64 {
+        self.cache.entry_count()
+    }
+
+    /// Whether `token` is acceptable as a token at all (size, visible ASCII).
+    pub fn is_well_formed(&self, token: &[u8]) -> bool {
+        !token.is_empty()
+            && token.len() <= self.max_token_size
+            && token.iter().all(|b| (0x21..=0x7e).contains(b))
+    }
+
+    /// Validates `token`.
+    pub async fn validate(&self, token: &[u8]) -> Result<Arc<ValidToken>, TokenRejection> {
+        if !self.is_well_formed(token) {
+            self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
+            return Err(TokenRejection::Invalid);
+        }
+        let key: [u8; 32] = Sha256::digest(token).into();
+        let now = OffsetDateTime::now_utc();
+        if let Some(hit) = self.cache.get(&key).await {
+            if !hit.identity.is_expired_at(now) {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(hit);
+            }
+            self.cache.invalidate(&key).await;
+        }
+        // Checked to be visible ASCII above.
+        let token = std::str::from_utf8(token).map_err(|_| TokenRejection::Invalid)?;
+        if let Some(jws) = &self.jws {
+            if jws.precheck(token, now.unix_timestamp()) == JwsVerdict::Refused {
+                self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
+                return Err(TokenRejection::Invalid);
+            }
+        }
+        let ran = AtomicBool::new(false);
+        let outcome = self
+            .cache
+            .try_get_with(key, async {
+                ran.store(true, Ordering::Relaxed);
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                let options = ValidateOptions {
+                    include_catalog: self.include_catalog,
+                    allow_expired: false,
+                };
+                match self.client.validate(token, options).await {
+                    Ok(Validation::Valid(body)) => {
+                        let identity = IdentityData::from_token(&body);
+                        let headers = IdentityHeaders::new(&identity, body.catalog.as_deref());
+                        if identity.is_expired_at(OffsetDateTime::now_utc()) {
+                            return Err(TokenRejection::Invalid);
+                        }
+                        Ok(Arc::new(ValidToken {
+                            identity: Arc::new(identity),
+                            headers,
+                        }))
+                    }
+                    Ok(Validation::Invalid) => Err(TokenRejection::Invalid),
+                    Err(e) => {
+                        tracing::error!(error = %e, "unable to validate token");
+                        Err(TokenRejection::Unavailable(Arc::new(e)))
+                    }
+                }
+            })
+            .await;
+        if !ran.load(Ordering::Relaxed) {
+            self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome.map_err(|e| (*e).clone())
+    }
+}
