@@ -1,1 +1,43 @@
-fn main() {}
+//! heatgate: OpenStack Heat's authentication and authorization model as a
+//! gateway, a reverse proxy and an auditor CLI.
+//!
+//! Exit codes: 0 ok, 1 findings or denied (policy tools), 2 usage or
+//! configuration error (with a one-line reason).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use heatgate::server::{self, ProxyArgs};
+
+/// OpenStack Heat's authentication and authorization, rebuilt as Tower layers.
+#[derive(Debug, Parser)]
+#[command(name = "heatgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Put the authentication layers in front of any HTTP service.
+    Proxy(ProxyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            let _ = e.print();
+            return if usage_error {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Proxy(args) => server::run_proxy(args),
+    }
+}

@@ -1,0 +1,444 @@
+//! Configuration: TOML with heat.conf's option names, environment overrides
+//! (`HEATGATE_<SECTION>__<KEY>`), and secrets from files.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use heatgate_keystone::{
+    ClientConfig, DomainRef, Interface, PasswordAuth, ScopeRequest, Secret, UserRef,
+};
+use heatgate_middleware::auth_token::AuthTokenConfig;
+use serde::Deserialize;
+use url::Url;
+
+/// A configuration problem: reported in one line, exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `[gateway]`
+    pub gateway: GatewaySection,
+    /// `[keystone_authtoken]`
+    pub keystone_authtoken: KeystoneAuthtokenSection,
+    /// `[auth_password]` (standalone flavor)
+    pub auth_password: AuthPasswordSection,
+}
+
+/// How callers authenticate on the REST listener.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Keystone tokens (auth_token), Heat's default pipeline.
+    #[default]
+    Keystone,
+    /// User name and password (auth_password), Heat's standalone pipeline.
+    Standalone,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GatewaySection {
+    /// REST listener (default 127.0.0.1:8004, like heat-api).
+    pub listen: SocketAddr,
+    /// CFN listener (default 127.0.0.1:8000, like heat-api-cfn).
+    pub cfn_listen: SocketAddr,
+    /// `embedded` or the URL of the service behind the gateway.
+    pub upstream: Option<String>,
+    /// Prometheus listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Runtime worker threads (default: one per core).
+    pub worker_threads: Option<usize>,
+    /// REST base URL that clients reach.
+    pub public_url: Option<String>,
+    /// CFN base URL that clients reach.
+    pub cfn_public_url: Option<String>,
+    /// Authentication flavor of the REST listener.
+    pub flavor: Flavor,
+    /// Seconds to wait for the upstream's response headers (default 60).
+    pub upstream_timeout: u64,
+    /// Seconds to let in-flight requests finish after SIGTERM (default 30).
+    pub shutdown_grace: u64,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8004)),
+            cfn_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            upstream: None,
+            metrics_listen: None,
+            worker_threads: None,
+            public_url: None,
+            cfn_public_url: None,
+            flavor: Flavor::Keystone,
+            upstream_timeout: 60,
+            shutdown_grace: 30,
+        }
+    }
+}
+
+/// `[keystone_authtoken]`: keystonemiddleware's options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct KeystoneAuthtokenSection {
+    /// Where to authenticate (service user, standalone users).
+    pub auth_url: Option<Url>,
+    /// Sent in `WWW-Authenticate` (default: `auth_url`).
+    pub www_authenticate_uri: Option<String>,
+    /// The service user.
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Option<Secret>,
+    /// A file holding the password (kept out of process lists and the config).
+    pub password_file: Option<PathBuf>,
+    /// The service user's project.
+    pub project_name: Option<String>,
+    /// The service user's domain by id.
+    pub user_domain_id: Option<String>,
+    /// The service user's domain by name.
+    pub user_domain_name: Option<String>,
+    /// The project's domain by id.
+    pub project_domain_id: Option<String>,
+    /// The project's domain by name.
+    pub project_domain_name: Option<String>,
+    /// Catalog interface for the identity endpoint (unset: use `auth_url` itself).
+    pub interface: Option<Interface>,
+    /// Region for catalog lookups.
+    pub region_name: Option<String>,
+    /// Seconds a validated token is cached; -1 disables.
+    pub token_cache_time: i64,
+    /// Pass unauthenticated requests on, marked Invalid.
+    pub delay_auth_decision: bool,
+    /// Set `X-Service-Catalog`.
+    pub include_service_catalog: bool,
+    /// Roles a service token needs.
+    pub service_token_roles: Vec<String>,
+    /// Whether those roles are required.
+    pub service_token_roles_required: bool,
+    /// Seconds bounding each whole call to Keystone.
+    pub http_connect_timeout: f64,
+    /// Retries on connection errors.
+    pub http_request_max_retries: u32,
+    /// Shared token cache servers (not yet supported: refused when set).
+    pub memcached_servers: Vec<String>,
+    /// CA bundle for https Keystone.
+    pub cafile: Option<PathBuf>,
+    /// Skip TLS verification.
+    pub insecure: bool,
+    /// Bound on cached tokens.
+    pub token_cache_max_entries: u64,
+    /// Keystone's JWS public keys, for the local pre-check.
+    pub jws_public_key_repository: Option<PathBuf>,
+}
+
+impl Default for KeystoneAuthtokenSection {
+    fn default() -> Self {
+        let layer = AuthTokenConfig::default();
+        Self {
+            auth_url: None,
+            www_authenticate_uri: None,
+            username: None,
+            password: None,
+            password_file: None,
+            project_name: None,
+            user_domain_id: None,
+            user_domain_name: None,
+            project_domain_id: None,
+            project_domain_name: None,
+            interface: None,
+            region_name: None,
+            token_cache_time: layer.token_cache_time,
+            delay_auth_decision: layer.delay_auth_decision,
+            include_service_catalog: layer.include_service_catalog,
+            service_token_roles: layer.service_token_roles,
+            service_token_roles_required: layer.service_token_roles_required,
+            http_connect_timeout: 10.0,
+            http_request_max_retries: 3,
+            memcached_servers: Vec::new(),
+            cafile: None,
+            insecure: false,
+            token_cache_max_entries: layer.token_cache_max_entries,
+            jws_public_key_repository: None,
+        }
+    }
+}
+
+/// `[auth_password]` (Heat's section for the standalone flavor).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthPasswordSection {
+    /// Identity URLs a caller may name in `X-Auth-Url` (default: only `auth_url`).
+    pub allowed_auth_uris: Vec<Url>,
+    /// Seconds a successful authentication is reused (default 30; 0 disables).
+    pub cache_time: Option<u64>,
+}
+
+fn domain(id: &Option<String>, name: &Option<String>) -> DomainRef {
+    match (id, name) {
+        (Some(id), _) => DomainRef::Id(id.clone()),
+        (None, Some(name)) => DomainRef::Name(name.clone()),
+        (None, None) => DomainRef::default_domain(),
+    }
+}
+
+impl KeystoneAuthtokenSection {
+    /// The identity URL (required).
+    pub fn auth_url(&self) -> Result<Url, ConfigError> {
+        self.auth_url
+            .clone()
+            .ok_or_else(|| ConfigError("[keystone_authtoken] auth_url is required".into()))
+    }
+
+    /// The Keystone client configuration, with the service credentials when given.
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        if !self.memcached_servers.is_empty() {
+            return Err(ConfigError(
+                "[keystone_authtoken] memcached_servers: a shared token cache is not supported yet; remove it".into(),
+            ));
+        }
+        if !(self.http_connect_timeout.is_finite() && self.http_connect_timeout > 0.0) {
+            return Err(ConfigError(
+                "[keystone_authtoken] http_connect_timeout must be a positive number".into(),
+            ));
+        }
+        let mut config = ClientConfig::new(self.auth_url()?);
+        config.interface = self.interface;
+        config.region_name = self.region_name.clone();
+        config.http_connect_timeout = Duration::from_secs_f64(self.http_connect_timeout);
+        config.http_request_max_retries = self.http_request_max_retries;
+        config.cafile = self.cafile.clone();
+        config.insecure = self.insecure;
+        let password = match (&self.password, &self.password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) => Some(read_secret_file(
+                path,
+                "[keystone_authtoken] password_file",
+            )?),
+            (None, None) => None,
+        };
+        if let (Some(username), Some(password)) = (&self.username, password) {
+            let project = self.project_name.clone().ok_or_else(|| {
+                ConfigError("[keystone_authtoken] project_name is required with username".into())
+            })?;
+            config.service_auth = Some(PasswordAuth {
+                user: UserRef::Name {
+                    name: username.clone(),
+                    domain: domain(&self.user_domain_id, &self.user_domain_name),
+                },
+                password,
+                scope: ScopeRequest::ProjectName {
+                    name: project,
+                    domain: domain(&self.project_domain_id, &self.project_domain_name),
+                },
+            });
+        }
+        Ok(config)
+    }
+
+    /// The auth_token layer's options.
+    pub fn layer_config(&self) -> AuthTokenConfig {
+        AuthTokenConfig {
+            www_authenticate_uri: self.www_authenticate_uri.clone(),
+            delay_auth_decision: self.delay_auth_decision,
+            include_service_catalog: self.include_service_catalog,
+            token_cache_time: self.token_cache_time,
+            service_token_roles: self.service_token_roles.clone(),
+            service_token_roles_required: self.service_token_roles_required,
+            token_cache_max_entries: self.token_cache_max_entries,
+            jws_public_key_repository: self.jws_public_key_repository.clone(),
+            ..AuthTokenConfig::default()
+        }
+    }
+}
+
+/// Reads a secret from a file, trimmed of its trailing newline.
+pub fn read_secret_file(path: &Path, what: &str) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{what}: cannot read {}: {e}", path.display())))?;
+    Ok(Secret::new(text.trim_end_matches(['\r', '\n'])))
+}
+
+impl Config {
+    /// Loads `path` (if any), applies `HEATGATE_<SECTION>__<KEY>` overrides from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut table, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                    ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string())))
+                })?;
+                (table, path.display().to_string())
+            }
+            None => (toml::Table::new(), "(defaults)".to_owned()),
+        };
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("HEATGATE_") else {
+                continue;
+            };
+            let Some((section, option)) = rest.split_once("__") else {
+                continue;
+            };
+            let (section, option) = (section.to_lowercase(), option.to_lowercase());
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(value));
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => {
+                    t.insert(option, parsed);
+                }
+                _ => return Err(ConfigError(format!("{key}: [{section}] is not a section"))),
+            }
+        }
+        warn_unknown(&table, &origin);
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                ConfigError(format!("{origin}: {}", one_line(&e.to_string())))
+            })
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "gateway",
+        &[
+            "listen",
+            "cfn_listen",
+            "upstream",
+            "metrics_listen",
+            "worker_threads",
+            "public_url",
+            "cfn_public_url",
+            "flavor",
+            "upstream_timeout",
+            "shutdown_grace",
+        ],
+    ),
+    (
+        "keystone_authtoken",
+        &[
+            "auth_url",
+            "www_authenticate_uri",
+            "username",
+            "password",
+            "password_file",
+            "project_name",
+            "user_domain_id",
+            "user_domain_name",
+            "project_domain_id",
+            "project_domain_name",
+            "interface",
+            "region_name",
+            "token_cache_time",
+            "delay_auth_decision",
+            "include_service_catalog",
+            "service_token_roles",
+            "service_token_roles_required",
+            "http_connect_timeout",
+            "http_request_max_retries",
+            "memcached_servers",
+            "cafile",
+            "insecure",
+            "token_cache_max_entries",
+            "jws_public_key_repository",
+            "auth_type",
+        ],
+    ),
+    ("auth_password", &["allowed_auth_uris", "cache_time"]),
+];
+
+fn warn_unknown(table: &toml::Table, origin: &str) {
+    for (section, value) in table {
+        let Some((_, keys)) = KNOWN.iter().find(|(s, _)| s == section) else {
+            tracing::warn!(origin, section, "unknown configuration section ignored");
+            continue;
+        };
+        if let toml::Value::Table(t) = value {
+            for key in t.keys().filter(|k| !keys.contains(&k.as_str())) {
+                tracing::warn!(origin, section, key, "unknown configuration option ignored");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let dir = std::env::temp_dir().join(format!("heatgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[gateway]\nlisten = \"127.0.0.1:1\"\n[keystone_authtoken]\nauth_url = \"http://k/v3\"\n").unwrap();
+        let env = vec![
+            (
+                "HEATGATE_GATEWAY__WORKER_THREADS".to_owned(),
+                "1".to_owned(),
+            ),
+            (
+                "HEATGATE_KEYSTONE_AUTHTOKEN__USERNAME".to_owned(),
+                "heat".to_owned(),
+            ),
+            (
+                "HEATGATE_KEYSTONE_AUTHTOKEN__DELAY_AUTH_DECISION".to_owned(),
+                "true".to_owned(),
+            ),
+            ("OTHER".to_owned(), "x".to_owned()),
+        ];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.gateway.worker_threads, Some(1));
+        assert_eq!(c.gateway.listen.port(), 1);
+        assert_eq!(c.keystone_authtoken.username.as_deref(), Some("heat"));
+        assert!(c.keystone_authtoken.delay_auth_decision);
+        assert_eq!(c.keystone_authtoken.token_cache_time, 300);
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("heatgate-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[gateway]\nworker_threads = \"many\"\n").unwrap();
+        let e = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("c.toml") && e.contains("worker_threads"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn service_credentials_from_a_password_file() {
+        let dir = std::env::temp_dir().join(format!("heatgate-config-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pw"), "s3cret\n").unwrap();
+        let section = KeystoneAuthtokenSection {
+            auth_url: Some("http://k/v3".parse().unwrap()),
+            username: Some("heat".into()),
+            password_file: Some(dir.join("pw")),
+            project_name: Some("service".into()),
+            ..Default::default()
+        };
+        let c = section.client_config().unwrap();
+        assert_eq!(c.service_auth.unwrap().password.expose(), "s3cret");
+    }
+}

@@ -1,0 +1,8 @@
+//! heatgate: OpenStack Heat's authentication and authorization model as a
+//! gateway, a reverse proxy and an auditor CLI. The binary is a thin shell over
+//! this library, so tests and benches can build the same stacks in-process.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod proxy;
+pub mod server;

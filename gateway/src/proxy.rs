@@ -1,0 +1,243 @@
+//! The reverse proxy to the upstream service: streaming bodies, hop-by-hop
+//! headers removed, `X-Forwarded-For` / `-Proto` / `-Host` set, and upstream
+//! failures answered 502 / 504 with a JSON body.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use futures_util::future::BoxFuture;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Why the upstream did not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// Refused, reset, or not an HTTP answer.
+    #[error("the upstream service could not be reached")]
+    Unreachable,
+    /// No response headers within the bound.
+    #[error("the upstream service did not answer in time")]
+    Timeout,
+}
+
+impl UpstreamError {
+    fn into_response(self) -> Response<Body> {
+        let (status, title) = match self {
+            UpstreamError::Unreachable => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
+            UpstreamError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
+        };
+        let body = serde_json::json!({
+            "error": {"code": status.as_u16(), "title": title, "message": self.to_string()}
+        });
+        let mut r = Response::new(Body::from(body.to_string()));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    }
+}
+
+/// Forwards requests to one upstream base URL.
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    client: Client<HttpConnector, Body>,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    base_path: String,
+    timeout: Duration,
+    forwarded_proto: HeaderValue,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (http only; the base path is prefixed to every request).
+    pub fn new(upstream: &Uri, timeout: Duration) -> Result<Self, String> {
+        let scheme = upstream
+            .scheme()
+            .cloned()
+            .ok_or("the upstream URL needs a scheme")?;
+        if scheme != http::uri::Scheme::HTTP {
+            return Err("only http:// upstreams are supported".into());
+        }
+        let authority = upstream
+            .authority()
+            .cloned()
+            .ok_or("the upstream URL needs a host")?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self {
+            client,
+            scheme,
+            authority,
+            base_path: upstream.path().trim_end_matches('/').to_owned(),
+            timeout,
+            forwarded_proto: HeaderValue::from_static("http"),
+        })
+    }
+
+    fn target(&self, uri: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{}", self.base_path, path_and_query))
+            .build()
+    }
+
+    async fn forward(self, mut request: Request<Body>) -> Response<Body> {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let Ok(target) = self.target(request.uri()) else {
+            return UpstreamError::Unreachable.into_response();
+        };
+        *request.uri_mut() = target;
+        *request.version_mut() = http::Version::HTTP_11;
+        let headers = request.headers_mut();
+        remove_hop_by_hop(headers);
+        if let Some(ip) = peer {
+            let forwarded = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+                Some(prior) => format!("{prior}, {ip}"),
+                None => ip.to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&forwarded) {
+                headers.insert(X_FORWARDED_FOR, v);
+            }
+        }
+        headers.insert(X_FORWARDED_PROTO, self.forwarded_proto.clone());
+        if let Some(host) = headers.get(header::HOST).cloned() {
+            headers.insert(X_FORWARDED_HOST, host);
+        }
+        let outcome = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        match outcome {
+            Ok(Ok(response)) => {
+                let mut response = response.map(Body::new);
+                remove_hop_by_hop(response.headers_mut());
+                response
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "upstream request failed");
+                UpstreamError::Unreachable.into_response()
+            }
+            Err(_) => UpstreamError::Timeout.into_response(),
+        }
+    }
+}
+
+/// Removes the hop-by-hop headers, including those named in `Connection`.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(named.iter()) {
+        headers.remove(name);
+    }
+}
+
+impl tower::Service<Request<Body>> for Proxy {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert("x-auth-token", HeaderValue::from_static("t"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-auth-token"));
+    }
+
+    #[test]
+    fn target_keeps_the_base_path_and_query() {
+        let p = Proxy::new(
+            &"http://127.0.0.1:9/base/".parse().unwrap(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let t = p
+            .target(&"/v1/p/stacks?a=1&b=%20".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            t.to_string(),
+            "http://127.0.0.1:9/base/v1/p/stacks?a=1&b=%20"
+        );
+        assert!(Proxy::new(&"https://x".parse().unwrap(), Duration::from_secs(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn refused_upstream_is_a_502_with_json() {
+        // Bind then drop to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let p = Proxy::new(
+            &format!("http://127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let r = p
+            .forward(Request::get("/x").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+}

@@ -1,0 +1,192 @@
+//! Running the listeners: runtime, layers, graceful shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use heatgate_keystone::Client;
+use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
+use heatgate_middleware::auth_token::AuthTokenLayer;
+use http::header::{HeaderName, AUTHORIZATION};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+use crate::config::{Config, ConfigError, Flavor};
+use crate::proxy::Proxy;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn config_error(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("heatgate: {e}");
+    ExitCode::from(2)
+}
+
+fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    builder.enable_all().build()
+}
+
+/// Headers never to print (tokens, passwords, signatures).
+fn sensitive_headers() -> [HeaderName; 6] {
+    [
+        HeaderName::from_static("x-auth-token"),
+        HeaderName::from_static("x-subject-token"),
+        HeaderName::from_static("x-service-token"),
+        HeaderName::from_static("x-storage-token"),
+        HeaderName::from_static("x-auth-key"),
+        AUTHORIZATION,
+    ]
+}
+
+/// The REST listener's authentication in front of `inner`.
+pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigError> {
+    let section = &config.keystone_authtoken;
+    let client = Client::new(section.client_config()?).map_err(|e| ConfigError(e.to_string()))?;
+    let router = match config.gateway.flavor {
+        Flavor::Keystone => {
+            if client.config().service_auth.is_none() {
+                return Err(ConfigError(
+                    "[keystone_authtoken] username, password and project_name are required to validate tokens".into(),
+                ));
+            }
+            let layer = AuthTokenLayer::new(section.layer_config(), client)
+                .map_err(|e| ConfigError(format!("[keystone_authtoken] {e}")))?;
+            inner.layer(layer)
+        }
+        Flavor::Standalone => {
+            let auth_url = section.auth_url()?;
+            let mut layer_config = AuthPasswordConfig::new(auth_url);
+            if !config.auth_password.allowed_auth_uris.is_empty() {
+                layer_config.allowed_auth_uris = config.auth_password.allowed_auth_uris.clone();
+            }
+            if let Some(secs) = config.auth_password.cache_time {
+                layer_config.cache_time = Duration::from_secs(secs);
+            }
+            inner.layer(AuthPasswordLayer::new(layer_config, client))
+        }
+    };
+    Ok(router.layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers())))
+}
+
+/// Arguments of `heatgate proxy`.
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The service behind the proxy (http://host:port[/base]).
+    #[arg(long)]
+    pub upstream: String,
+    /// Configuration file (TOML, heat.conf option names).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address (overrides [gateway] listen; port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `heatgate proxy`.
+pub fn run_proxy(args: ProxyArgs) -> ExitCode {
+    init_tracing();
+    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    if let Some(listen) = args.listen {
+        config.gateway.listen = listen;
+    }
+    let upstream: http::Uri = match args.upstream.parse() {
+        Ok(u) => u,
+        Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
+    };
+    let runtime = match runtime(config.gateway.worker_threads) {
+        Ok(r) => r,
+        Err(e) => return config_error(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let timeout = Duration::from_secs(config.gateway.upstream_timeout.max(1));
+        let proxy = match Proxy::new(&upstream, timeout) {
+            Ok(p) => p,
+            Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
+        };
+        let app = match authenticated(&config, Router::new().fallback_service(proxy)) {
+            Ok(app) => app,
+            Err(e) => return config_error(e),
+        };
+        serve(
+            config.gateway.listen,
+            app,
+            Duration::from_secs(config.gateway.shutdown_grace),
+        )
+        .await
+    })
+}
+
+/// Serves `app` until SIGTERM or Ctrl-C, then lets in-flight requests finish
+/// for at most `grace`.
+pub async fn serve(listen: SocketAddr, app: Router, grace: Duration) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => return config_error(format!("cannot listen on {listen}: {e}")),
+    };
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!(%bound, "listening");
+    // One machine-readable line on stdout, for scripts and tests.
+    println!("listening on http://{bound}");
+    let _ = std::io::stdout().flush();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = stop_rx.await;
+    });
+    let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+    tokio::select! {
+        result = &mut server => {
+            return match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => { tracing::error!(error = %e, "server failed"); ExitCode::FAILURE }
+            };
+        }
+        () = shutdown_signal() => {}
+    }
+    tracing::info!(?grace, "shutting down: draining in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(_) => tracing::info!("drained"),
+        Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
+    }
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
