@@ -74,7 +74,11 @@ impl Atom {
             "role" => AtomKind::Role,
             _ => AtomKind::Generic,
         };
-        Atom { kind, kind_text: kind_text.to_string(), match_text: match_text.to_string() }
+        Atom {
+            kind,
+            kind_text: kind_text.to_string(),
+            match_text: match_text.to_string(),
+        }
     }
 }
 
@@ -85,7 +89,11 @@ impl fmt::Display for Check {
             Check::False => f.write_str("!"),
             Check::Not(c) => write!(f, "not {c}"),
             Check::And(cs) | Check::Or(cs) => {
-                let sep = if matches!(self, Check::And(_)) { " and " } else { " or " };
+                let sep = if matches!(self, Check::And(_)) {
+                    " and "
+                } else {
+                    " or "
+                };
                 f.write_str("(")?;
                 for (i, c) in cs.iter().enumerate() {
                     if i > 0 {
@@ -119,7 +127,11 @@ impl Check {
 
     /// Names referenced with `rule:`.
     pub fn rule_refs(&self) -> Vec<&str> {
-        self.atoms().into_iter().filter(|a| a.kind == AtomKind::Rule).map(|a| a.match_text.as_str()).collect()
+        self.atoms()
+            .into_iter()
+            .filter(|a| a.kind == AtomKind::Rule)
+            .map(|a| a.match_text.as_str())
+            .collect()
     }
 }
 
@@ -220,7 +232,9 @@ fn reduce(stack: &mut Vec<Shifted>) {
                 let c = stack.pop().map(|s| s.tok);
                 let b = stack.pop().map(|s| s.tok);
                 let a = stack.pop().map(|s| s.tok);
-                let (Some(a), Some(b), Some(c)) = (a, b, c) else { return };
+                let (Some(a), Some(b), Some(c)) = (a, b, c) else {
+                    return;
+                };
                 let tok = match rule {
                     1 => {
                         let _ = (a, c);
@@ -263,11 +277,19 @@ fn reduce(stack: &mut Vec<Shifted>) {
                 continue;
             }
         }
-        if n >= 2 && matches!((&stack[n - 2].tok, &stack[n - 1].tok), (Tok::Not(_), Tok::Check(_))) {
+        if n >= 2
+            && matches!(
+                (&stack[n - 2].tok, &stack[n - 1].tok),
+                (Tok::Not(_), Tok::Check(_))
+            )
+        {
             let c = stack.pop().map(|s| s.tok);
             let pos = stack.pop().map(|s| s.pos).unwrap_or(0);
             if let Some(c) = c {
-                stack.push(Shifted { tok: Tok::Check(Check::Not(Box::new(into_check(c)))), pos });
+                stack.push(Shifted {
+                    tok: Tok::Check(Check::Not(Box::new(into_check(c)))),
+                    pos,
+                });
             }
             continue;
         }
@@ -307,14 +329,20 @@ fn split_ws(rule: &str) -> Vec<(usize, &str)> {
 pub fn parse_text_rule(rule: &str) -> Parsed {
     let mut issues = Vec::new();
     if rule.is_empty() {
-        return Parsed { check: Check::True, issues };
+        return Parsed {
+            check: Check::True,
+            issues,
+        };
     }
     let mut stack: Vec<Shifted> = Vec::new();
     for (pos, raw) in split_ws(rule) {
         let clean = raw.trim_start_matches('(');
         let lead = raw.chars().count() - clean.chars().count();
         for i in 0..lead {
-            stack.push(Shifted { tok: Tok::LParen, pos: pos + i });
+            stack.push(Shifted {
+                tok: Tok::LParen,
+                pos: pos + i,
+            });
             reduce(&mut stack);
         }
         if clean.is_empty() {
@@ -351,16 +379,33 @@ pub fn parse_text_rule(rule: &str) -> Parsed {
         }
         let rpos = cpos + clean.chars().count();
         for i in 0..trail {
-            stack.push(Shifted { tok: Tok::RParen, pos: rpos + i });
+            stack.push(Shifted {
+                tok: Tok::RParen,
+                pos: rpos + i,
+            });
             reduce(&mut stack);
         }
     }
-    if stack.len() == 1 && matches!(stack[0].tok, Tok::Check(_) | Tok::AndExpr(_) | Tok::OrExpr(_)) {
-        let only = stack.pop().map(|s| s.tok).unwrap_or(Tok::Check(Check::False));
-        return Parsed { check: into_check(only), issues };
+    if stack.len() == 1
+        && matches!(
+            stack[0].tok,
+            Tok::Check(_) | Tok::AndExpr(_) | Tok::OrExpr(_)
+        )
+    {
+        let only = stack
+            .pop()
+            .map(|s| s.tok)
+            .unwrap_or(Tok::Check(Check::False));
+        return Parsed {
+            check: into_check(only),
+            issues,
+        };
     }
     issues.push(structural_issue(&stack, rule));
-    Parsed { check: Check::False, issues }
+    Parsed {
+        check: Check::False,
+        issues,
+    }
 }
 
 fn structural_issue(stack: &[Shifted], rule: &str) -> ParseIssue {
@@ -378,23 +423,43 @@ fn structural_issue(stack: &[Shifted], rule: &str) -> ParseIssue {
     let (pos, message) = if stack.is_empty() {
         (0, "rule has no checks".to_string())
     } else if let Some(s) = stack.iter().find(|s| matches!(s.tok, Tok::Str(_))) {
-        (s.pos, format!("{} is not allowed (quoted tokens never parse)", describe(&s.tok)))
+        (
+            s.pos,
+            format!(
+                "{} is not allowed (quoted tokens never parse)",
+                describe(&s.tok)
+            ),
+        )
     } else if let Some(s) = stack.iter().find(|s| matches!(s.tok, Tok::RParen)) {
         (s.pos, "unbalanced ')'".to_string())
     } else if let Some(s) = stack.iter().find(|s| matches!(s.tok, Tok::LParen)) {
         (s.pos, "unbalanced '(' never closed".to_string())
-    } else if let Some(s) = stack.iter().rev().find(|s| matches!(s.tok, Tok::And(_) | Tok::Or(_) | Tok::Not(_))) {
+    } else if let Some(s) = stack
+        .iter()
+        .rev()
+        .find(|s| matches!(s.tok, Tok::And(_) | Tok::Or(_) | Tok::Not(_)))
+    {
         if std::ptr::eq(s, stack.last().unwrap_or(s)) {
-            (s.pos, format!("dangling {} with nothing after it", describe(&s.tok)))
+            (
+                s.pos,
+                format!("dangling {} with nothing after it", describe(&s.tok)),
+            )
         } else {
             (s.pos, format!("misplaced {}", describe(&s.tok)))
         }
     } else {
         let s = &stack[1.min(stack.len() - 1)];
-        (s.pos, format!("{} is not joined to the rest by and/or", describe(&s.tok)))
+        (
+            s.pos,
+            format!("{} is not joined to the rest by and/or", describe(&s.tok)),
+        )
     };
     let _ = rule;
-    ParseIssue { level: IssueLevel::Error, position: pos, message: format!("failed to parse rule: {message}") }
+    ParseIssue {
+        level: IssueLevel::Error,
+        position: pos,
+        message: format!("failed to parse rule: {message}"),
+    }
 }
 
 /// Parses a rule given as a JSON/YAML value (`parse_rule`): a string in the
@@ -413,7 +478,10 @@ pub fn parse_rule_value(value: &PyValue) -> Result<Parsed, String> {
 pub fn parse_list_rule(value: &PyValue) -> Result<Parsed, String> {
     let mut issues = Vec::new();
     if !value.truthy() {
-        return Ok(Parsed { check: Check::True, issues });
+        return Ok(Parsed {
+            check: Check::True,
+            issues,
+        });
     }
     let outer = iterate(value)?;
     let mut or_list = Vec::new();
@@ -433,7 +501,10 @@ pub fn parse_list_rule(value: &PyValue) -> Result<Parsed, String> {
                     issues.push(ParseIssue {
                         level: IssueLevel::Warning,
                         position: i,
-                        message: format!("atom {} is not a string and is always False", other.py_repr()),
+                        message: format!(
+                            "atom {} is not a string and is always False",
+                            other.py_repr()
+                        ),
                     });
                     and_list.push(Check::False);
                 }
@@ -467,7 +538,10 @@ fn iterate(v: &PyValue) -> Result<Vec<PyValue>, String> {
             }
             Ok(keys)
         }
-        PyValue::Str(s) => Ok(s.chars().map(|c| PyValue::Str(c.to_string().into())).collect()),
+        PyValue::Str(s) => Ok(s
+            .chars()
+            .map(|c| PyValue::Str(c.to_string().into()))
+            .collect()),
         other => Err(format!("'{}' object is not iterable", other.type_name())),
     }
 }
@@ -488,11 +562,20 @@ mod tests {
     #[test]
     fn precedence_and_flattening_follow_oslo() {
         assert_eq!(s("a:1 or b:2 and c:3"), "(a:1 or (b:2 and c:3))");
-        assert_eq!(s("a:1 and b:2 or c:3 and d:4"), "((a:1 and b:2) or (c:3 and d:4))");
-        assert_eq!(s("a:1 or b:2 and c:3 and d:4"), "(a:1 or (b:2 and c:3 and d:4))");
+        assert_eq!(
+            s("a:1 and b:2 or c:3 and d:4"),
+            "((a:1 and b:2) or (c:3 and d:4))"
+        );
+        assert_eq!(
+            s("a:1 or b:2 and c:3 and d:4"),
+            "(a:1 or (b:2 and c:3 and d:4))"
+        );
         assert_eq!(s("(a:1 and b:2) and c:3"), "((a:1 and b:2) and c:3)");
         // oslo's add_check mutates a parenthesised AndCheck popped from an OrCheck.
-        assert_eq!(s("a:1 or (b:2 and c:3) and d:4"), "(a:1 or (b:2 and c:3 and d:4))");
+        assert_eq!(
+            s("a:1 or (b:2 and c:3) and d:4"),
+            "(a:1 or (b:2 and c:3 and d:4))"
+        );
         assert_eq!(s("not a:1 or b:2"), "(not a:1 or b:2)");
         assert_eq!(s("not (a:1 or b:2)"), "not (a:1 or b:2)");
         assert_eq!(s("not not a:1"), "not not a:1");
@@ -527,7 +610,11 @@ mod tests {
         ] {
             let p = parse_rule(rule);
             assert_eq!(p.check, Check::False, "{rule}");
-            let err = p.issues.iter().find(|i| i.level == IssueLevel::Error).expect(rule);
+            let err = p
+                .issues
+                .iter()
+                .find(|i| i.level == IssueLevel::Error)
+                .expect(rule);
             assert_eq!(err.position, pos, "{rule}: {err}");
         }
     }
@@ -543,13 +630,28 @@ mod tests {
         let v = |j: &str| PyValue::from_json(j).unwrap();
         assert_eq!(parse_list_rule(&v("[]")).unwrap().check, Check::True);
         assert_eq!(parse_list_rule(&v("[[]]")).unwrap().check, Check::False);
-        assert_eq!(parse_list_rule(&v(r#"[["role:admin"],[]]"#)).unwrap().check.to_string(), "role:admin");
         assert_eq!(
-            parse_list_rule(&v(r#"[["role:a","role:b"],"role:c"]"#)).unwrap().check.to_string(),
+            parse_list_rule(&v(r#"[["role:admin"],[]]"#))
+                .unwrap()
+                .check
+                .to_string(),
+            "role:admin"
+        );
+        assert_eq!(
+            parse_list_rule(&v(r#"[["role:a","role:b"],"role:c"]"#))
+                .unwrap()
+                .check
+                .to_string(),
             "((role:a and role:b) or role:c)"
         );
         assert_eq!(parse_rule_value(&v("null")).unwrap().check, Check::True);
         assert!(parse_rule_value(&v("5")).is_err());
-        assert_eq!(parse_list_rule(&v(r#"[[1, "role:a"]]"#)).unwrap().check.to_string(), "(! and role:a)");
+        assert_eq!(
+            parse_list_rule(&v(r#"[[1, "role:a"]]"#))
+                .unwrap()
+                .check
+                .to_string(),
+            "(! and role:a)"
+        );
     }
 }

@@ -79,7 +79,9 @@ impl Credentials {
             PyValue::Dict(d) => d,
             _ => Vec::new(),
         };
-        let sys = lookup(&values, "system_scope").filter(|v| v.truthy()).cloned();
+        let sys = lookup(&values, "system_scope")
+            .filter(|v| v.truthy())
+            .cloned();
         if let Some(sys) = sys {
             match values.iter_mut().find(|(k, _)| &**k == "system") {
                 Some(slot) => slot.1 = sys,
@@ -103,7 +105,11 @@ impl Credentials {
         } else {
             TokenScope::Project
         };
-        Credentials { values, roles, scope }
+        Credentials {
+            values,
+            roles,
+            scope,
+        }
     }
 
     /// The value of a top-level key.
@@ -138,7 +144,9 @@ impl Credentials {
             Roles::Error(e) => Err(e.clone()),
             Roles::Lower(list) => {
                 if role.is_ascii() {
-                    Ok(list.iter().any(|r| r.len() == role.len() && r.eq_ignore_ascii_case(role)))
+                    Ok(list
+                        .iter()
+                        .any(|r| r.len() == role.len() && r.eq_ignore_ascii_case(role)))
                 } else {
                     let l = py_lower(role);
                     Ok(list.iter().any(|r| **r == *l))
@@ -170,10 +178,16 @@ pub(crate) fn py_lower(s: &str) -> String {
 fn lower_roles(v: &PyValue) -> Roles {
     let items: Vec<PyValue> = match v {
         PyValue::List(l) => l.clone(),
-        PyValue::Str(s) => s.chars().map(|c| PyValue::Str(c.to_string().into())).collect(),
+        PyValue::Str(s) => s
+            .chars()
+            .map(|c| PyValue::Str(c.to_string().into()))
+            .collect(),
         PyValue::Dict(d) => d.iter().map(|(k, _)| PyValue::Str(k.clone())).collect(),
         other => {
-            return Roles::Error(PyError::type_error(format!("'{}' object is not iterable", other.type_name())));
+            return Roles::Error(PyError::type_error(format!(
+                "'{}' object is not iterable",
+                other.type_name()
+            )));
         }
     };
     let mut out = Vec::with_capacity(items.len());
@@ -192,7 +206,11 @@ fn lower_roles(v: &PyValue) -> Roles {
 }
 
 fn lookup<'a>(values: &'a [(Box<str>, PyValue)], key: &str) -> Option<&'a PyValue> {
-    values.iter().rev().find(|(k, _)| &**k == key).map(|(_, v)| v)
+    values
+        .iter()
+        .rev()
+        .find(|(k, _)| &**k == key)
+        .map(|(_, v)| v)
 }
 
 /// Builds the credentials oslo.context and Heat hand to oslo.policy.
@@ -244,7 +262,14 @@ macro_rules! opt_setter {
 }
 
 impl CredentialsBuilder {
-    opt_setter!(user_id, user_domain_id, system_scope, domain_id, project_id, project_domain_id);
+    opt_setter!(
+        user_id,
+        user_domain_id,
+        system_scope,
+        domain_id,
+        project_id,
+        project_domain_id
+    );
 
     /// Sets the role names.
     pub fn roles<I, S>(mut self, roles: I) -> Self
@@ -292,7 +317,8 @@ impl CredentialsBuilder {
     /// Finishes the credentials.
     pub fn build(self) -> Credentials {
         let s = |v: Option<String>| v.map(|s| PyValue::Str(s.into())).unwrap_or(PyValue::None);
-        let list = |v: Vec<String>| PyValue::List(v.into_iter().map(|s| PyValue::Str(s.into())).collect());
+        let list =
+            |v: Vec<String>| PyValue::List(v.into_iter().map(|s| PyValue::Str(s.into())).collect());
         let mut values: Vec<(Box<str>, PyValue)> = vec![
             ("user_id".into(), s(self.user_id)),
             ("user_domain_id".into(), s(self.user_domain_id)),
@@ -301,7 +327,10 @@ impl CredentialsBuilder {
             ("project_id".into(), s(self.project_id)),
             ("project_domain_id".into(), s(self.project_domain_id)),
             ("roles".into(), list(self.roles)),
-            ("is_admin_project".into(), PyValue::Bool(self.is_admin_project)),
+            (
+                "is_admin_project".into(),
+                PyValue::Bool(self.is_admin_project),
+            ),
             ("service_user_id".into(), PyValue::None),
             ("service_user_domain_id".into(), PyValue::None),
             ("service_project_id".into(), PyValue::None),
@@ -395,7 +424,11 @@ impl Target {
 
 fn flatten(d: &[(Box<str>, PyValue)], parent: &str, out: &mut Vec<(String, PyValue)>) {
     for (k, v) in d {
-        let key = if parent.is_empty() { k.to_string() } else { format!("{parent}.{k}") };
+        let key = if parent.is_empty() {
+            k.to_string()
+        } else {
+            format!("{parent}.{k}")
+        };
         match v {
             PyValue::Dict(inner) => flatten(inner, &key, out),
             other => out.push((key, other.clone())),
@@ -419,7 +452,10 @@ mod tests {
 
     #[test]
     fn system_scope_sets_system_and_scope() {
-        let c = Credentials::builder().system_scope("all").roles(["reader"]).build();
+        let c = Credentials::builder()
+            .system_scope("all")
+            .roles(["reader"])
+            .build();
         assert_eq!(c.scope(), TokenScope::System);
         assert_eq!(c.get("system"), Some(&PyValue::Str("all".into())));
         let d = Credentials::builder().domain_id("d").build();

@@ -39,7 +39,9 @@ use crate::ruleset::{DefaultRule, Effective, RuleSet};
 #[non_exhaustive]
 pub enum EnforceError {
     /// The token's scope is not in the rule's `scope_types` (oslo `InvalidScope`).
-    #[error("{rule} requires a scope of {scope_types:?}, request was made with {token_scope} scope")]
+    #[error(
+        "{rule} requires a scope of {scope_types:?}, request was made with {token_scope} scope"
+    )]
     InvalidScope {
         /// The rule.
         rule: String,
@@ -128,7 +130,9 @@ struct Inner {
 
 impl fmt::Debug for Enforcer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Enforcer").field("rules", &self.inner.names.len()).finish_non_exhaustive()
+        f.debug_struct("Enforcer")
+            .field("rules", &self.inner.names.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -163,8 +167,12 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Diagnostic::Parse { rule, issue } => write!(f, "{rule}: {issue}"),
-            Diagnostic::UndefinedRule { rule, target } => write!(f, "{rule}: references undefined rule '{target}'"),
-            Diagnostic::Cycle { rule, path } => write!(f, "{rule}: cyclic reference {}", path.join(" -> ")),
+            Diagnostic::UndefinedRule { rule, target } => {
+                write!(f, "{rule}: references undefined rule '{target}'")
+            }
+            Diagnostic::Cycle { rule, path } => {
+                write!(f, "{rule}: cyclic reference {}", path.join(" -> "))
+            }
         }
     }
 }
@@ -200,13 +208,20 @@ impl Enforcer {
             let root = c.compile(&r.check);
             compiled.push(CompiledRule {
                 root,
-                scope_types: r.scope_types.as_ref().map(|v| v.iter().map(|s| s.as_str().into()).collect()),
+                scope_types: r
+                    .scope_types
+                    .as_ref()
+                    .map(|v| v.iter().map(|s| s.as_str().into()).collect()),
             });
         }
         let default = match &rules.default_rule {
             DefaultRule::None => None,
             DefaultRule::Name(n) if n.is_empty() => None,
-            DefaultRule::Name(n) => c.index.get(n.as_str()).map(|&i| c.push(Node::Rule(i))),
+            DefaultRule::Name(n) => c
+                .index
+                .get(n.as_str())
+                .copied()
+                .map(|i| c.push(Node::Rule(i))),
             DefaultRule::Check(s) => Some(c.compile(&crate::check::parse_text_rule(s).check)),
         };
         let diagnostics = diagnose(&effective);
@@ -229,12 +244,22 @@ impl Enforcer {
     ///
     /// `Ok(false)` is a denial; `Err(InvalidScope)` a scope mismatch for a
     /// registered rule; other errors are failures oslo would raise.
-    pub fn enforce(&self, rule: &str, target: &Target, creds: &Credentials) -> Result<bool, EnforceError> {
+    pub fn enforce(
+        &self,
+        rule: &str,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Result<bool, EnforceError> {
         let inner = &*self.inner;
         if inner.rules.is_empty() {
             return Ok(false);
         }
-        let ctx = Ctx { inner, target, creds, rule: Some(rule) };
+        let ctx = Ctx {
+            inner,
+            target,
+            creds,
+            rule: Some(rule),
+        };
         match inner.index.get(rule) {
             Some(&i) => {
                 let r = &inner.rules[i as usize];
@@ -253,24 +278,47 @@ impl Enforcer {
     /// Evaluates a rule's check directly, without the scope check and without
     /// falling back to the default rule for the top-level name (how
     /// `oslopolicy-checker` calls a rule).
-    pub fn check_rule(&self, rule: &str, target: &Target, creds: &Credentials) -> Option<Result<bool, EnforceError>> {
+    pub fn check_rule(
+        &self,
+        rule: &str,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Option<Result<bool, EnforceError>> {
         let inner = &*self.inner;
         let &i = inner.index.get(rule)?;
-        let ctx = Ctx { inner, target, creds, rule: Some(rule) };
+        let ctx = Ctx {
+            inner,
+            target,
+            creds,
+            rule: Some(rule),
+        };
         Some(ctx.eval(inner.rules[i as usize].root, 0))
     }
 
     /// Evaluates the default rule (what an undefined name resolves to).
-    pub fn check_default(&self, rule: &str, target: &Target, creds: &Credentials) -> Option<Result<bool, EnforceError>> {
+    pub fn check_default(
+        &self,
+        rule: &str,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Option<Result<bool, EnforceError>> {
         let inner = &*self.inner;
         let d = inner.default?;
-        let ctx = Ctx { inner, target, creds, rule: Some(rule) };
+        let ctx = Ctx {
+            inner,
+            target,
+            creds,
+            rule: Some(rule),
+        };
         Some(ctx.eval(d, 0))
     }
 
     /// Heat's `is_admin`: the result of `context_is_admin` (False if it raises).
     pub fn is_admin(&self, creds: &Credentials) -> bool {
-        matches!(self.enforce("context_is_admin", &Target::new(), creds), Ok(true))
+        matches!(
+            self.enforce("context_is_admin", &Target::new(), creds),
+            Ok(true)
+        )
     }
 
     /// The merged rules this enforcer was built from.
@@ -332,11 +380,19 @@ impl Compiler {
                 let start = self.children.len() as u32;
                 self.children.extend(ids);
                 let len = cs.len() as u32;
-                self.push(if matches!(c, Check::And(_)) { Node::And(start, len) } else { Node::Or(start, len) })
+                self.push(if matches!(c, Check::And(_)) {
+                    Node::And(start, len)
+                } else {
+                    Node::Or(start, len)
+                })
             }
             Check::Atom(a) => match a.kind {
                 AtomKind::Rule => {
-                    let i = self.index.get(a.match_text.as_str()).copied().unwrap_or(MISSING);
+                    let i = self
+                        .index
+                        .get(a.match_text.as_str())
+                        .copied()
+                        .unwrap_or(MISSING);
                     self.push(Node::Rule(i))
                 }
                 AtomKind::Role => {
@@ -348,13 +404,22 @@ impl Compiler {
                     self.push(Node::Role(m))
                 }
                 AtomKind::Http | AtomKind::Https => {
-                    let scheme = if a.kind == AtomKind::Http { "http" } else { "https" };
-                    self.push(Node::Remote(scheme, PyFormat::parse(&format!("{}:{}", scheme, a.match_text))))
+                    let scheme = if a.kind == AtomKind::Http {
+                        "http"
+                    } else {
+                        "https"
+                    };
+                    self.push(Node::Remote(
+                        scheme,
+                        PyFormat::parse(&format!("{}:{}", scheme, a.match_text)),
+                    ))
                 }
                 AtomKind::Generic => {
                     let g = match classify_kind(&a.kind_text) {
                         KindClass::Literal(s) => Generic::Literal(s.into_boxed_str()),
-                        KindClass::Path => Generic::Path(a.kind_text.split('.').map(Into::into).collect()),
+                        KindClass::Path => {
+                            Generic::Path(a.kind_text.split('.').map(Into::into).collect())
+                        }
                         KindClass::Error(e) => Generic::Error(e),
                     };
                     self.push(Node::Generic(g, PyFormat::parse(&a.match_text)))
@@ -367,7 +432,10 @@ impl Compiler {
 /// Deeper than every rule nested once: the evaluation has looped (Python's
 /// RecursionError).
 fn recursion_error() -> EnforceError {
-    EnforceError::Python(PyError::new(PyErrorKind::RecursionError, "maximum recursion depth exceeded"))
+    EnforceError::Python(PyError::new(
+        PyErrorKind::RecursionError,
+        "maximum recursion depth exceeded",
+    ))
 }
 
 impl Ctx<'_> {
@@ -406,8 +474,14 @@ impl Ctx<'_> {
                 }
             }
             Node::Role(m) => match m {
-                RoleMatch::Fixed(lower) => self.creds.role_matches_lower(lower).map_err(EnforceError::Python),
-                RoleMatch::Fmt(f) => match f.apply(self.target.pairs()).map_err(EnforceError::Python)? {
+                RoleMatch::Fixed(lower) => self
+                    .creds
+                    .role_matches_lower(lower)
+                    .map_err(EnforceError::Python),
+                RoleMatch::Fmt(f) => match f
+                    .apply(self.target.pairs())
+                    .map_err(EnforceError::Python)?
+                {
                     Formatted::MissingKey(_) => Ok(false),
                     Formatted::Text(t) => self.creds.role_matches(&t).map_err(EnforceError::Python),
                 },
@@ -420,20 +494,24 @@ impl Ctx<'_> {
                 match g {
                     Generic::Literal(s) => Ok(**s == *m),
                     Generic::Error(e) => Err(EnforceError::Python(e.clone())),
-                    Generic::Path(segs) => walk_dict(self.creds.pairs(), segs, &m).map_err(EnforceError::Python),
+                    Generic::Path(segs) => {
+                        walk_dict(self.creds.pairs(), segs, &m).map_err(EnforceError::Python)
+                    }
                 }
             }
             Node::Remote(scheme, f) => {
                 let url = match f.apply(self.target.pairs()).map_err(EnforceError::Python)? {
                     Formatted::Text(t) => t,
                     Formatted::MissingKey(k) => {
-                        return Err(EnforceError::Python(PyError::new(PyErrorKind::KeyError, format!("'{k}'"))))
+                        return Err(EnforceError::Python(PyError::new(
+                            PyErrorKind::KeyError,
+                            format!("'{k}'"),
+                        )))
                     }
                 };
-                let remote = inner
-                    .remote
-                    .as_ref()
-                    .ok_or_else(|| EnforceError::Remote(RemoteError::NotConfigured(url.to_string())))?;
+                let remote = inner.remote.as_ref().ok_or_else(|| {
+                    EnforceError::Remote(RemoteError::NotConfigured(url.to_string()))
+                })?;
                 let req = RemoteRequest {
                     scheme,
                     url: &url,
@@ -480,9 +558,16 @@ fn walk(v: &PyValue, segs: &[Box<str>], m: &str) -> Result<bool, PyError> {
             None => Ok(false),
             Some((_, inner)) => walk_value_after_index(inner, rest, m),
         },
-        PyValue::Str(_) => Err(PyError::type_error("string indices must be integers, not 'str'")),
-        PyValue::List(_) => Err(PyError::type_error("list indices must be integers or slices, not str")),
-        other => Err(PyError::type_error(format!("'{}' object is not subscriptable", other.type_name()))),
+        PyValue::Str(_) => Err(PyError::type_error(
+            "string indices must be integers, not 'str'",
+        )),
+        PyValue::List(_) => Err(PyError::type_error(
+            "list indices must be integers or slices, not str",
+        )),
+        other => Err(PyError::type_error(format!(
+            "'{}' object is not subscriptable",
+            other.type_name()
+        ))),
     }
 }
 
@@ -490,11 +575,17 @@ fn diagnose(effective: &Effective) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (name, r) in &effective.rules {
         for issue in &r.issues {
-            out.push(Diagnostic::Parse { rule: name.clone(), issue: issue.clone() });
+            out.push(Diagnostic::Parse {
+                rule: name.clone(),
+                issue: issue.clone(),
+            });
         }
         for target in r.check.rule_refs() {
             if !effective.rules.contains_key(target) {
-                out.push(Diagnostic::UndefinedRule { rule: name.clone(), target: target.to_string() });
+                out.push(Diagnostic::UndefinedRule {
+                    rule: name.clone(),
+                    target: target.to_string(),
+                });
             }
         }
     }
@@ -502,7 +593,10 @@ fn diagnose(effective: &Effective) -> Vec<Diagnostic> {
     for name in effective.rules.keys() {
         let mut path = vec![name.clone()];
         if let Some(cycle) = find_cycle(effective, name, &mut path) {
-            out.push(Diagnostic::Cycle { rule: name.clone(), path: cycle });
+            out.push(Diagnostic::Cycle {
+                rule: name.clone(),
+                path: cycle,
+            });
         }
     }
     out
@@ -559,23 +653,44 @@ mod tests {
         assert!(e.enforce("d", &t, &creds).unwrap());
         assert!(e.enforce("e", &t, &creds).unwrap());
         assert!(!e.enforce("f", &t, &creds).unwrap());
-        assert_eq!(e.enforce("g", &t, &creds).unwrap_err().python_class(), "TypeError");
+        assert_eq!(
+            e.enforce("g", &t, &creds).unwrap_err().python_class(),
+            "TypeError"
+        );
     }
 
     #[test]
     fn cycles_are_reported_and_raise_only_when_reached() {
         let e = enf(&[("a", "rule:b"), ("b", "rule:a"), ("c", "@ or rule:c")]);
-        assert!(e.diagnostics().iter().any(|d| matches!(d, Diagnostic::Cycle { rule, .. } if rule == "a")));
-        assert_eq!(e.enforce("a", &Target::new(), &Credentials::builder().build()).unwrap_err().python_class(), "RecursionError");
-        assert!(e.enforce("c", &Target::new(), &Credentials::builder().build()).unwrap());
+        assert!(e
+            .diagnostics()
+            .iter()
+            .any(|d| matches!(d, Diagnostic::Cycle { rule, .. } if rule == "a")));
+        assert_eq!(
+            e.enforce("a", &Target::new(), &Credentials::builder().build())
+                .unwrap_err()
+                .python_class(),
+            "RecursionError"
+        );
+        assert!(e
+            .enforce("c", &Target::new(), &Credentials::builder().build())
+            .unwrap());
     }
 
     #[test]
     fn scope_types_raise_invalid_scope() {
-        let e = Enforcer::new(RuleSet::new().with_defaults([RuleDefault::new("r", "@").with_scope_types(["project"])]));
+        let e = Enforcer::new(
+            RuleSet::new()
+                .with_defaults([RuleDefault::new("r", "@").with_scope_types(["project"])]),
+        );
         let sys = Credentials::builder().system_scope("all").build();
-        assert!(matches!(e.enforce("r", &Target::new(), &sys), Err(EnforceError::InvalidScope { .. })));
-        assert!(e.enforce("r", &Target::new(), &Credentials::builder().build()).unwrap());
+        assert!(matches!(
+            e.enforce("r", &Target::new(), &sys),
+            Err(EnforceError::InvalidScope { .. })
+        ));
+        assert!(e
+            .enforce("r", &Target::new(), &Credentials::builder().build())
+            .unwrap());
     }
 
     #[test]
@@ -587,6 +702,9 @@ mod tests {
         let x = Credentials::builder().roles(["X"]).build();
         assert!(e.enforce("a", &Target::new(), &x).unwrap());
         assert!(e.enforce("unknown", &Target::new(), &x).unwrap());
-        assert!(e.diagnostics().iter().any(|d| matches!(d, Diagnostic::UndefinedRule { target, .. } if target == "nope")));
+        assert!(e
+            .diagnostics()
+            .iter()
+            .any(|d| matches!(d, Diagnostic::UndefinedRule { target, .. } if target == "nope")));
     }
 }

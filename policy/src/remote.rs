@@ -7,16 +7,28 @@
 //! or connection failure is an error, not a denial.
 //!
 //! ```
+//! use std::sync::Arc;
 //! use heatgate_policy::remote::{body_passes, RemoteCheck, RemoteError, RemoteRequest};
+//! use heatgate_policy::{Credentials, Enforcer, RuleSet, Target};
 //!
-//! struct AlwaysTrue;
-//! impl RemoteCheck for AlwaysTrue {
-//!     fn check(&self, _req: &RemoteRequest<'_>) -> Result<bool, RemoteError> {
-//!         Ok(body_passes("\"True\""))
+//! /// Answers like a policy server that allows one project.
+//! #[derive(Debug)]
+//! struct OneProject;
+//! impl RemoteCheck for OneProject {
+//!     fn check(&self, req: &RemoteRequest<'_>) -> Result<bool, RemoteError> {
+//!         let body = if req.url.ends_with("/p1") { "\"True\"" } else { "False" };
+//!         Ok(body_passes(body))
 //!     }
 //! }
-//! assert!(body_passes("True"));
-//! assert!(!body_passes("true"));
+//!
+//! let rules = RuleSet::new().with_rules("t", [("r", "http://policy.local/allow/%(project_id)s")]);
+//! let enforcer = Enforcer::with_remote(rules, Arc::new(OneProject));
+//! let creds = Credentials::builder().build();
+//! assert!(enforcer.enforce("r", &Target::new().with("project_id", "p1"), &creds).unwrap());
+//! assert!(!enforcer.enforce("r", &Target::new().with("project_id", "p2"), &creds).unwrap());
+//! // Without a remote checker the answer is an error, never a silent deny.
+//! let plain = Enforcer::new(RuleSet::new().with_rules("t", [("r", "http://x/%(project_id)s")]));
+//! assert!(plain.enforce("r", &Target::new().with("project_id", "p1"), &creds).is_err());
 //! ```
 
 use crate::creds::{Credentials, Target};
@@ -94,35 +106,51 @@ pub mod blocking {
 
     impl Default for BlockingHttp {
         fn default() -> Self {
-            BlockingHttp { timeout: Duration::from_secs(60) }
+            BlockingHttp {
+                timeout: Duration::from_secs(60),
+            }
         }
     }
 
     impl RemoteCheck for BlockingHttp {
         fn check(&self, req: &RemoteRequest<'_>) -> Result<bool, RemoteError> {
             if req.scheme != "http" {
-                return Err(RemoteError::NotConfigured(format!("{} (only http is built in)", req.url)));
+                return Err(RemoteError::NotConfigured(format!(
+                    "{} (only http is built in)",
+                    req.url
+                )));
             }
-            let rest = req.url.strip_prefix("http://").ok_or_else(|| RemoteError::Connection(format!("bad URL {}", req.url)))?;
+            let rest = req
+                .url
+                .strip_prefix("http://")
+                .ok_or_else(|| RemoteError::Connection(format!("bad URL {}", req.url)))?;
             let (hostport, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, "/"),
             };
-            let addr = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
+            let addr = if hostport.contains(':') {
+                hostport.to_string()
+            } else {
+                format!("{hostport}:80")
+            };
             let sock = addr
                 .to_socket_addrs()
                 .map_err(|e| RemoteError::Connection(e.to_string()))?
                 .next()
                 .ok_or_else(|| RemoteError::Connection(format!("cannot resolve {addr}")))?;
             let mut s = TcpStream::connect_timeout(&sock, self.timeout).map_err(|e| map_io(&e))?;
-            s.set_read_timeout(Some(self.timeout)).map_err(|e| map_io(&e))?;
-            s.set_write_timeout(Some(self.timeout)).map_err(|e| map_io(&e))?;
+            s.set_read_timeout(Some(self.timeout))
+                .map_err(|e| map_io(&e))?;
+            s.set_write_timeout(Some(self.timeout))
+                .map_err(|e| map_io(&e))?;
             let body = json_payload(req);
             let head = format!(
                 "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
-            s.write_all(head.as_bytes()).and_then(|_| s.write_all(body.as_bytes())).map_err(|e| map_io(&e))?;
+            s.write_all(head.as_bytes())
+                .and_then(|_| s.write_all(body.as_bytes()))
+                .map_err(|e| map_io(&e))?;
             let mut resp = Vec::new();
             s.read_to_end(&mut resp).map_err(|e| map_io(&e))?;
             let text = String::from_utf8_lossy(&resp);

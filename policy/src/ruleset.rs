@@ -106,7 +106,11 @@ impl RuleDefault {
     }
 
     /// Sets the deprecated rule this default replaces.
-    pub fn with_deprecated(mut self, name: impl Into<String>, check_str: impl Into<String>) -> RuleDefault {
+    pub fn with_deprecated(
+        mut self,
+        name: impl Into<String>,
+        check_str: impl Into<String>,
+    ) -> RuleDefault {
         self.deprecated_rule = Some(DeprecatedRule {
             name: name.into(),
             check_str: check_str.into(),
@@ -165,7 +169,10 @@ pub enum LoadError {
 
 /// Parses policy file text (YAML; JSON is accepted as YAML).
 pub fn parse_policy_text(origin: &str, text: &str) -> Result<PolicyFile, LoadError> {
-    let malformed = |message: String| LoadError::Malformed { path: origin.to_string(), message };
+    let malformed = |message: String| LoadError::Malformed {
+        path: origin.to_string(),
+        message,
+    };
     let value: PyValue = if text.trim().is_empty() {
         PyValue::None
     } else {
@@ -200,15 +207,25 @@ pub fn parse_policy_text(origin: &str, text: &str) -> Result<PolicyFile, LoadErr
             }
             out
         }
-        other => return Err(malformed(format!("expected a mapping of rule names, found {}", other.type_name()))),
+        other => {
+            return Err(malformed(format!(
+                "expected a mapping of rule names, found {}",
+                other.type_name()
+            )))
+        }
     };
-    Ok(PolicyFile { origin: origin.to_string(), rules })
+    Ok(PolicyFile {
+        origin: origin.to_string(),
+        rules,
+    })
 }
 
 /// Reads and parses one policy file.
 pub fn load_policy_file(path: &Path) -> Result<PolicyFile, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::Io { path: path.display().to_string(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
     parse_policy_text(&path.display().to_string(), &text)
 }
 
@@ -217,8 +234,10 @@ pub fn policy_dir_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     if !dir.is_dir() {
         return Err(LoadError::NotADirectory(dir.display().to_string()));
     }
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| LoadError::Io { path: dir.display().to_string(), message: e.to_string() })?;
+    let rd = std::fs::read_dir(dir).map_err(|e| LoadError::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
     let mut names: Vec<String> = Vec::new();
     for entry in rd.flatten() {
         let is_file = entry.file_type().map(|t| !t.is_dir()).unwrap_or(false);
@@ -302,7 +321,10 @@ pub fn value_text(v: &PyValue) -> String {
 impl RuleSet {
     /// An empty set: no defaults, no files, no default rule, new defaults enforced.
     pub fn new() -> RuleSet {
-        RuleSet { enforce_new_defaults: true, ..RuleSet::default() }
+        RuleSet {
+            enforce_new_defaults: true,
+            ..RuleSet::default()
+        }
     }
 
     /// Adds registered defaults.
@@ -340,7 +362,10 @@ impl RuleSet {
     {
         self.files.push(PolicyFile {
             origin: origin.to_string(),
-            rules: rules.into_iter().map(|(k, v)| (k.into(), PyValue::Str(v.into().into()))).collect(),
+            rules: rules
+                .into_iter()
+                .map(|(k, v)| (k.into(), PyValue::Str(v.into().into())))
+                .collect(),
         });
         self
     }
@@ -410,7 +435,10 @@ impl RuleSet {
                             && !file_rules.contains_key(&d.name)
                         {
                             check = file_check.clone();
-                            text = rules.get(&dep.name).map(|r| r.text.clone()).unwrap_or_default();
+                            text = rules
+                                .get(&dep.name)
+                                .map(|r| r.text.clone())
+                                .unwrap_or_default();
                             origin = RuleOrigin::DeprecatedOverride(dep.name.clone());
                             handled = true;
                         }
@@ -451,7 +479,10 @@ mod tests {
     #[test]
     fn later_files_win_and_defaults_fill_gaps() {
         let rs = RuleSet::new()
-            .with_defaults([RuleDefault::new("a", "role:x"), RuleDefault::new("b", "role:y")])
+            .with_defaults([
+                RuleDefault::new("a", "role:x"),
+                RuleDefault::new("b", "role:y"),
+            ])
             .with_file_text("f1", r#"{"a": "role:f1", "c": "@"}"#)
             .unwrap()
             .with_file_text("f2", "a: role:f2\n")
@@ -468,14 +499,24 @@ mod tests {
         let d = RuleDefault::new("s:i", "role:reader").with_deprecated("s:i", "rule:deny");
         let new = RuleSet::new().with_defaults([d.clone()]).effective();
         assert_eq!(new.get("s:i").unwrap().check.to_string(), "role:reader");
-        let old = RuleSet::new().with_defaults([d]).with_enforce_new_defaults(false).effective();
-        assert_eq!(old.get("s:i").unwrap().check.to_string(), "(role:reader or rule:deny)");
+        let old = RuleSet::new()
+            .with_defaults([d])
+            .with_enforce_new_defaults(false)
+            .effective();
+        assert_eq!(
+            old.get("s:i").unwrap().check.to_string(),
+            "(role:reader or rule:deny)"
+        );
     }
 
     #[test]
     fn renamed_deprecated_override_moves_to_the_new_name() {
         let d = RuleDefault::new("new", "role:reader").with_deprecated("old", "role:x");
-        let e = RuleSet::new().with_defaults([d]).with_file_text("f", "old: role:custom").unwrap().effective();
+        let e = RuleSet::new()
+            .with_defaults([d])
+            .with_file_text("f", "old: role:custom")
+            .unwrap()
+            .effective();
         assert_eq!(e.get("new").unwrap().check.to_string(), "role:custom");
     }
 

@@ -25,13 +25,18 @@ pub enum KindClass {
 pub fn classify_kind(kind: &str) -> KindClass {
     let src = kind.trim_start_matches([' ', '\t']);
     if src.contains('\0') {
-        return KindClass::Error(PyError::syntax("source code string cannot contain null bytes"));
+        return KindClass::Error(PyError::syntax(
+            "source code string cannot contain null bytes",
+        ));
     }
     let toks = match tokenize(src) {
         Ok(t) => t,
         Err(e) => return KindClass::Error(e),
     };
-    let mut p = Parser { toks: &toks, pos: 0 };
+    let mut p = Parser {
+        toks: &toks,
+        pos: 0,
+    };
     let node = match p.eval_input() {
         Ok(n) => n,
         Err(e) => return KindClass::Error(e),
@@ -73,15 +78,16 @@ enum StrLit {
 }
 
 const OPS: &[&str] = &[
-    "**=", "//=", ">>=", "<<=", "...", "->", ":=", "**", "//", "<<", ">>", "<=", ">=", "==", "!=", "+=", "-=", "*=",
-    "/=", "%=", "&=", "|=", "^=", "@=", "+", "-", "*", "/", "%", "@", "&", "|", "^", "~", "<", ">", "(", ")", "[",
-    "]", "{", "}", ",", ".", ";", "=", ":",
+    "**=", "//=", ">>=", "<<=", "...", "->", ":=", "**", "//", "<<", ">>", "<=", ">=", "==", "!=",
+    "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "@=", "+", "-", "*", "/", "%", "@", "&", "|",
+    "^", "~", "<", ">", "(", ")", "[", "]", "{", "}", ",", ".", ";", "=", ":",
 ];
 
 const KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
 ];
 
 fn id_start(c: char) -> bool {
@@ -89,14 +95,19 @@ fn id_start(c: char) -> bool {
 }
 
 fn id_continue(c: char) -> bool {
-    c == '_' || c.is_ascii_alphanumeric() || (!c.is_ascii() && in_ranges(tables::ID_CONTINUE, c as u32))
+    c == '_'
+        || c.is_ascii_alphanumeric()
+        || (!c.is_ascii() && in_ranges(tables::ID_CONTINUE, c as u32))
 }
 
 fn invalid_char(c: char) -> PyError {
     if super::value::is_printable(c) && c != ' ' {
         PyError::syntax(format!("invalid character '{}' (U+{:04X})", c, c as u32))
     } else {
-        PyError::syntax(format!("invalid non-printable character U+{:04X}", c as u32))
+        PyError::syntax(format!(
+            "invalid non-printable character U+{:04X}",
+            c as u32
+        ))
     }
 }
 
@@ -126,7 +137,9 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, PyError> {
                 } else if i + 1 >= cs.len() {
                     return Err(PyError::syntax("unexpected EOF while parsing"));
                 } else {
-                    return Err(PyError::syntax("unexpected character after line continuation character"));
+                    return Err(PyError::syntax(
+                        "unexpected character after line continuation character",
+                    ));
                 }
             }
             '\'' | '"' => {
@@ -134,7 +147,9 @@ fn tokenize(src: &str) -> Result<Vec<Tok>, PyError> {
                 out.push(Tok::Str(lit));
                 i = n;
             }
-            c if c.is_ascii_digit() || (c == '.' && i + 1 < cs.len() && cs[i + 1].is_ascii_digit()) => {
+            c if c.is_ascii_digit()
+                || (c == '.' && i + 1 < cs.len() && cs[i + 1].is_ascii_digit()) =>
+            {
                 let (num, n) = read_number(&cs, i)?;
                 out.push(Tok::Num(num));
                 i = n;
@@ -265,12 +280,16 @@ fn read_number(cs: &[char], start: usize) -> Result<(Num, usize), PyError> {
             return Err(invalid(what));
         }
         if i < cs.len() && cs[i].is_ascii_digit() {
-            return Err(PyError::syntax(format!("invalid digit '{}' in {} literal", cs[i], what)));
+            return Err(PyError::syntax(format!(
+                "invalid digit '{}' in {} literal",
+                cs[i], what
+            )));
         }
         after_check(i, what)?;
         return Ok((Num::Int(radix_to_decimal(&d, radix)), i));
     }
-    let int_part = digits_run(&mut i, &|c: char| c.is_ascii_digit()).map_err(|_| invalid("decimal"))?;
+    let int_part =
+        digits_run(&mut i, &|c: char| c.is_ascii_digit()).map_err(|_| invalid("decimal"))?;
     let mut is_float = false;
     let mut text = int_part.clone();
     if i < cs.len() && cs[i] == '.' {
@@ -278,7 +297,8 @@ fn read_number(cs: &[char], start: usize) -> Result<(Num, usize), PyError> {
         text.push('.');
         i += 1;
         if i < cs.len() && cs[i].is_ascii_digit() {
-            let f = digits_run(&mut i, &|c: char| c.is_ascii_digit()).map_err(|_| invalid("decimal"))?;
+            let f = digits_run(&mut i, &|c: char| c.is_ascii_digit())
+                .map_err(|_| invalid("decimal"))?;
             text.push_str(&f);
         } else if i < cs.len() && cs[i] == '_' {
             return Err(invalid("decimal"));
@@ -293,14 +313,15 @@ fn read_number(cs: &[char], start: usize) -> Result<(Num, usize), PyError> {
             j += 1;
         }
         if j < cs.len() && cs[j].is_ascii_digit() {
-            let e = digits_run(&mut j, &|c: char| c.is_ascii_digit()).map_err(|_| invalid("decimal"))?;
+            let e = digits_run(&mut j, &|c: char| c.is_ascii_digit())
+                .map_err(|_| invalid("decimal"))?;
             exp.push_str(&e);
             text.push_str(&exp);
             is_float = true;
             i = j;
         } else {
-            let _ = save;
-            return Err(invalid("decimal"));
+            // "1else": the keyword check below decides.
+            i = save;
         }
     }
     if i < cs.len() && (cs[i] == 'j' || cs[i] == 'J') {
@@ -370,7 +391,9 @@ fn read_string(cs: &[char], start: usize, prefix: &str) -> Result<(StrLit, usize
             continue;
         }
         if !triple && (c == '\n' || c == '\r') {
-            return Err(PyError::syntax("unterminated string literal (detected at line 1)"));
+            return Err(PyError::syntax(
+                "unterminated string literal (detected at line 1)",
+            ));
         }
         if c == q && (!triple || (i + 2 < cs.len() && cs[i + 1] == q && cs[i + 2] == q)) {
             break;
@@ -380,7 +403,9 @@ fn read_string(cs: &[char], start: usize, prefix: &str) -> Result<(StrLit, usize
     let body: String = cs[body_start..i.min(cs.len())].iter().collect();
     let end = i + if triple { 3 } else { 1 };
     if bytes && body.chars().any(|c| !c.is_ascii()) {
-        return Err(PyError::syntax("bytes can only contain ASCII literal characters"));
+        return Err(PyError::syntax(
+            "bytes can only contain ASCII literal characters",
+        ));
     }
     if fstr {
         return Ok((StrLit::FStr, end));
@@ -410,7 +435,11 @@ fn unescape(body: &str, bytes: bool) -> Result<Option<Unescaped>, PyError> {
     let cs: Vec<char> = body.chars().collect();
     let mut out: Vec<u32> = Vec::new();
     let mut i = 0;
-    let codec = if bytes { "" } else { "(unicode error) 'unicodeescape' codec can't decode bytes" };
+    let codec = if bytes {
+        ""
+    } else {
+        "(unicode error) 'unicodeescape' codec can't decode bytes"
+    };
     while i < cs.len() {
         let c = cs[i];
         if c != '\\' || i + 1 >= cs.len() {
@@ -464,12 +493,22 @@ fn unescape(body: &str, bytes: bool) -> Result<Option<Unescaped>, PyError> {
                             format!("(value error) invalid \\x escape at position {} (<unknown>, line 1)", i - 2),
                         )
                     } else {
-                        PyError::syntax(format!("{codec} in position {}-{}: truncated \\{}{} escape", i - 2, i - 1 + hex.len().min(n), e, "X".repeat(n)))
+                        PyError::syntax(format!(
+                            "{codec} in position {}-{}: truncated \\{}{} escape",
+                            i - 2,
+                            i - 1 + hex.len().min(n),
+                            e,
+                            "X".repeat(n)
+                        ))
                     });
                 }
                 let v = u32::from_str_radix(&hex, 16).unwrap_or(0);
                 if v > 0x10FFFF {
-                    return Err(PyError::syntax(format!("{codec} in position {}-{}: illegal Unicode character", i - 2, i + n - 1)));
+                    return Err(PyError::syntax(format!(
+                        "{codec} in position {}-{}: illegal Unicode character",
+                        i - 2,
+                        i + n - 1
+                    )));
                 }
                 out.push(v);
                 i += n;
@@ -482,7 +521,9 @@ fn unescape(body: &str, bytes: bool) -> Result<Option<Unescaped>, PyError> {
         }
     }
     if bytes {
-        Ok(Some(Unescaped::Bytes(out.into_iter().map(|v| v as u8).collect())))
+        Ok(Some(Unescaped::Bytes(
+            out.into_iter().map(|v| v as u8).collect(),
+        )))
     } else {
         // Lone surrogates cannot live in a Rust string; leave that corner out.
         let mut s = String::new();
@@ -585,7 +626,10 @@ impl Parser<'_> {
 
     fn eval_input(&mut self) -> PResult {
         if matches!(self.peek(), Tok::End | Tok::Newline) {
-            return Err(PyError::new(PyErrorKind::SyntaxError, "invalid syntax (<unknown>, line 0)"));
+            return Err(PyError::new(
+                PyErrorKind::SyntaxError,
+                "invalid syntax (<unknown>, line 0)",
+            ));
         }
         let n = self.expressions()?;
         while matches!(self.peek(), Tok::Newline) {
@@ -616,8 +660,10 @@ impl Parser<'_> {
 
     fn starts_expr(&self) -> bool {
         match self.peek() {
-            Tok::Name(n) => !KEYWORDS.contains(&n.as_str())
-                || ["True", "False", "None", "not", "lambda", "await"].contains(&n.as_str()),
+            Tok::Name(n) => {
+                !KEYWORDS.contains(&n.as_str())
+                    || ["True", "False", "None", "not", "lambda", "await"].contains(&n.as_str())
+            }
             Tok::Num(_) | Tok::Str(_) => true,
             Tok::Op(o) => ["(", "[", "{", "-", "+", "~", "*", "..."].contains(o),
             _ => false,
@@ -682,7 +728,9 @@ impl Parser<'_> {
         let n = self.bitor()?;
         let mut any = false;
         loop {
-            let is_cmp = ["==", "!=", "<", ">", "<=", ">="].iter().any(|o| self.is_op(o));
+            let is_cmp = ["==", "!=", "<", ">", "<=", ">="]
+                .iter()
+                .any(|o| self.is_op(o));
             if is_cmp {
                 self.pos += 1;
             } else if self.is_kw("in") {
@@ -702,7 +750,14 @@ impl Parser<'_> {
     }
 
     fn binary_level(&mut self, level: usize) -> PResult {
-        const LEVELS: &[&[&str]] = &[&["|"], &["^"], &["&"], &["<<", ">>"], &["+", "-"], &["*", "/", "//", "%", "@"]];
+        const LEVELS: &[&[&str]] = &[
+            &["|"],
+            &["^"],
+            &["&"],
+            &["<<", ">>"],
+            &["+", "-"],
+            &["*", "/", "//", "%", "@"],
+        ];
         if level >= LEVELS.len() {
             return self.factor();
         }
@@ -732,7 +787,10 @@ impl Parser<'_> {
         for op in ["+", "-", "~"] {
             if self.eat_op(op) {
                 let operand = self.factor()?;
-                return Ok(Node::Unary(op.chars().next().unwrap_or('+'), Box::new(operand)));
+                return Ok(Node::Unary(
+                    op.chars().next().unwrap_or('+'),
+                    Box::new(operand),
+                ));
             }
         }
         self.power()
@@ -761,7 +819,11 @@ impl Parser<'_> {
             } else if self.eat_op("(") {
                 let empty = self.is_op(")");
                 self.call_args()?;
-                n = if bare_set && first && empty { Node::SetCall } else { Node::Other };
+                n = if bare_set && first && empty {
+                    Node::SetCall
+                } else {
+                    Node::Other
+                };
             } else if self.eat_op("[") {
                 if self.is_op("]") {
                     return Err(invalid_syntax());
@@ -955,14 +1017,21 @@ enum Conv {
 fn convert(n: &Node) -> Result<Value, Conv> {
     match n {
         Node::Const(v) => Ok(v.clone()),
-        Node::Tuple(items) => Ok(Value::Tuple(items.iter().map(convert).collect::<Result<_, _>>()?)),
-        Node::List(items) => Ok(Value::List(items.iter().map(convert).collect::<Result<_, _>>()?)),
+        Node::Tuple(items) => Ok(Value::Tuple(
+            items.iter().map(convert).collect::<Result<_, _>>()?,
+        )),
+        Node::List(items) => Ok(Value::List(
+            items.iter().map(convert).collect::<Result<_, _>>()?,
+        )),
         Node::Set(items) => {
             // Element conversion errors come first; printing a set's order is not modelled.
             for i in items {
                 convert(i)?;
             }
-            Err(Conv::Error(PyError::new(PyErrorKind::Unsupported, "set literal kinds are not supported")))
+            Err(Conv::Error(PyError::new(
+                PyErrorKind::Unsupported,
+                "set literal kinds are not supported",
+            )))
         }
         Node::SetCall => Ok(Value::EmptySet),
         Node::EmptyDict => Ok(Value::Dict),
@@ -972,12 +1041,19 @@ fn convert(n: &Node) -> Result<Value, Conv> {
             match (&left, &right) {
                 (Value::Int(..) | Value::Float(_), Value::Complex(rr, ri)) => {
                     let lf = to_f64(&left)?;
-                    Ok(if *add { Value::Complex(lf + rr, 0.0 + ri) } else { Value::Complex(lf - rr, 0.0 - ri) })
+                    Ok(if *add {
+                        Value::Complex(lf + rr, 0.0 + ri)
+                    } else {
+                        Value::Complex(lf - rr, 0.0 - ri)
+                    })
                 }
                 _ => Err(Conv::Malformed),
             }
         }
-        Node::Unsupported => Err(Conv::Error(PyError::new(PyErrorKind::Unsupported, "\\N{...} escapes are not supported"))),
+        Node::Unsupported => Err(Conv::Error(PyError::new(
+            PyErrorKind::Unsupported,
+            "\\N{...} escapes are not supported",
+        ))),
         other => signed_num(other),
     }
 }
@@ -988,7 +1064,9 @@ fn to_f64(v: &Value) -> Result<f64, Conv> {
         Value::Int(neg, d) => {
             let f: f64 = d.parse().unwrap_or(f64::INFINITY);
             if f.is_infinite() {
-                return Err(Conv::Error(PyError::overflow("int too large to convert to float")));
+                return Err(Conv::Error(PyError::overflow(
+                    "int too large to convert to float",
+                )));
             }
             Ok(if *neg { -f } else { f })
         }
@@ -1067,7 +1145,11 @@ impl Value {
                 out
             }
             Value::Bytes(b) => {
-                let quote = if b.contains(&b'\'') && !b.contains(&b'"') { '"' } else { '\'' };
+                let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+                    '"'
+                } else {
+                    '\''
+                };
                 let mut out = String::from("b");
                 out.push(quote);
                 for &c in b {
@@ -1142,19 +1224,37 @@ mod tests {
         assert_eq!(lit("[1,'a',2.0]"), "[1, 'a', 2.0]");
         assert_eq!(lit("(1)"), "1");
         assert_eq!(lit("0b101"), "5");
-        assert_eq!(lit("0xffffffffffffffffffffffff"), "79228162514264337593543950335");
+        assert_eq!(
+            lit("0xffffffffffffffffffffffff"),
+            "79228162514264337593543950335"
+        );
     }
 
     #[test]
     fn non_literals_walk_the_credentials() {
-        for k in ["a#b", "-True", "--1", "not(x)", "1if 1else 2", "f'x'", "user.id", "project-id", "is_admin", "a[0]", "é"] {
+        for k in [
+            "a#b",
+            "-True",
+            "--1",
+            "not(x)",
+            "1if 1else 2",
+            "f'x'",
+            "user.id",
+            "project-id",
+            "is_admin",
+            "a[0]",
+            "é",
+        ] {
             assert_eq!(classify_kind(k), KindClass::Path, "{k}");
         }
     }
 
     #[test]
     fn syntax_errors_raise() {
-        for k in ["", "a\0b", "'a' b'x'", "a.1", "€", "01", "1__0", "'x", "1abc", "a!", "and", "not", "x)", "(x", "a..b", "$x", "a\nb"] {
+        for k in [
+            "", "a\0b", "'a' b'x'", "a.1", "€", "01", "1__0", "'x", "1abc", "a!", "and", "not",
+            "x)", "(x", "a..b", "$x", "a\nb",
+        ] {
             assert!(syntax(k), "{k:?}: {:?}", classify_kind(k));
         }
     }

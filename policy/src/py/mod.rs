@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-pub mod pyfmt;
 pub mod literal;
+pub mod pyfmt;
 pub(crate) mod tables;
 pub mod value;
 
@@ -62,7 +62,10 @@ pub struct PyError {
 
 impl PyError {
     pub(crate) fn new(kind: PyErrorKind, message: impl Into<String>) -> PyError {
-        PyError { kind, message: message.into() }
+        PyError {
+            kind,
+            message: message.into(),
+        }
     }
     pub(crate) fn value(message: impl Into<String>) -> PyError {
         PyError::new(PyErrorKind::ValueError, message)
@@ -74,7 +77,10 @@ impl PyError {
         PyError::new(PyErrorKind::OverflowError, message)
     }
     pub(crate) fn syntax(message: impl Into<String>) -> PyError {
-        PyError::new(PyErrorKind::SyntaxError, format!("{} (<unknown>, line 1)", message.into()))
+        PyError::new(
+            PyErrorKind::SyntaxError,
+            format!("{} (<unknown>, line 1)", message.into()),
+        )
     }
 }
 

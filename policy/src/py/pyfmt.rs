@@ -148,7 +148,9 @@ impl PyFormat {
                 } else {
                     let mut p = 0usize;
                     while i < n && chars[i].1.is_ascii_digit() {
-                        p = p.saturating_mul(10).saturating_add(chars[i].1 as usize - '0' as usize);
+                        p = p
+                            .saturating_mul(10)
+                            .saturating_add(chars[i].1 as usize - '0' as usize);
                         i += 1;
                     }
                     prec = Some(Width::Num(p));
@@ -175,7 +177,13 @@ impl PyFormat {
                 }
             };
             let failed = conv.is_err();
-            segs.push(Seg::Spec { key, flags, width, prec, conv });
+            segs.push(Seg::Spec {
+                key,
+                flags,
+                width,
+                prec,
+                conv,
+            });
             if failed {
                 break;
             }
@@ -208,9 +216,13 @@ impl PyFormat {
         match &*self.segs {
             [] => return Ok(Formatted::Text(Cow::Borrowed(""))),
             [Seg::Lit(s)] => return Ok(Formatted::Text(Cow::Borrowed(s))),
-            [Seg::Spec { key: Some(k), flags, width: None, prec: None, conv: Ok('s') }]
-                if *flags == Flags::default() =>
-            {
+            [Seg::Spec {
+                key: Some(k),
+                flags,
+                width: None,
+                prec: None,
+                conv: Ok('s'),
+            }] if *flags == Flags::default() => {
                 return match lookup(map, k) {
                     None => Ok(Formatted::MissingKey(k.clone())),
                     Some(PyValue::Str(s)) => Ok(Formatted::Text(Cow::Borrowed(s))),
@@ -227,7 +239,13 @@ impl PyFormat {
             match seg {
                 Seg::Lit(s) => out.push_str(s),
                 Seg::Fail(e) => return Err(e.clone()),
-                Seg::Spec { key, flags, width, prec, conv } => {
+                Seg::Spec {
+                    key,
+                    flags,
+                    width,
+                    prec,
+                    conv,
+                } => {
                     let whole;
                     let value: &PyValue = match key {
                         Some(k) => match lookup(map, k) {
@@ -244,7 +262,9 @@ impl PyFormat {
                     };
                     if matches!(width, Some(Width::Star)) || matches!(prec, Some(Width::Star)) {
                         if consumed || matches!(value, PyValue::Int(_) | PyValue::Bool(_)) {
-                            return Err(PyError::type_error("not enough arguments for format string"));
+                            return Err(PyError::type_error(
+                                "not enough arguments for format string",
+                            ));
                         }
                         return Err(PyError::type_error("* wants int"));
                     }
@@ -260,10 +280,16 @@ impl PyFormat {
                         Ok(c) => *c,
                         Err(e) if e.message.starts_with("incomplete") => return Err(e.clone()),
                         Err(e) if !consumed => return Err(e.clone()),
-                        Err(_) => return Err(PyError::type_error("not enough arguments for format string")),
+                        Err(_) => {
+                            return Err(PyError::type_error(
+                                "not enough arguments for format string",
+                            ))
+                        }
                     };
                     if consumed {
-                        return Err(PyError::type_error("not enough arguments for format string"));
+                        return Err(PyError::type_error(
+                            "not enough arguments for format string",
+                        ));
                     }
                     consumed = true;
                     let body = convert(value, conv, flags, prec)?;
@@ -296,8 +322,12 @@ fn pad(out: &mut String, body: &str, width: Option<usize>, flags: &Flags, conv: 
     if flags.left {
         out.push_str(body);
         out.extend(std::iter::repeat_n(' ', fill));
-    } else if flags.zero && is_numeric_conv(conv) && !body.ends_with("inf") && !body.ends_with("nan")
-        && !body.ends_with("INF") && !body.ends_with("NAN")
+    } else if flags.zero
+        && is_numeric_conv(conv)
+        && !body.ends_with("inf")
+        && !body.ends_with("nan")
+        && !body.ends_with("INF")
+        && !body.ends_with("NAN")
     {
         // Zeros go after the sign and any 0x/0o prefix.
         let mut prefix_len = 0;
@@ -305,7 +335,10 @@ fn pad(out: &mut String, body: &str, width: Option<usize>, flags: &Flags, conv: 
         if !b.is_empty() && (b[0] == b'-' || b[0] == b'+' || b[0] == b' ') {
             prefix_len = 1;
         }
-        if b.len() >= prefix_len + 2 && b[prefix_len] == b'0' && matches!(b[prefix_len + 1], b'x' | b'X' | b'o') {
+        if b.len() >= prefix_len + 2
+            && b[prefix_len] == b'0'
+            && matches!(b[prefix_len + 1], b'x' | b'X' | b'o')
+        {
             prefix_len += 2;
         }
         out.push_str(&body[..prefix_len]);
@@ -337,20 +370,33 @@ fn as_int(value: &PyValue, conv: char) -> Result<i128, PyError> {
             if f.is_nan() {
                 Err(PyError::value("cannot convert float NaN to integer"))
             } else if f.is_infinite() {
-                Err(PyError::overflow("cannot convert float infinity to integer"))
+                Err(PyError::overflow(
+                    "cannot convert float infinity to integer",
+                ))
             } else {
                 Ok(f.trunc() as i128)
             }
         }
         other => Err(PyError::type_error(if matches!(conv, 'd' | 'i' | 'u') {
-            format!("%{conv} format: a real number is required, not {}", other.type_name())
+            format!(
+                "%{conv} format: a real number is required, not {}",
+                other.type_name()
+            )
         } else {
-            format!("%{conv} format: an integer is required, not {}", other.type_name())
+            format!(
+                "%{conv} format: an integer is required, not {}",
+                other.type_name()
+            )
         })),
     }
 }
 
-fn convert(value: &PyValue, conv: char, flags: &Flags, prec: Option<usize>) -> Result<String, PyError> {
+fn convert(
+    value: &PyValue,
+    conv: char,
+    flags: &Flags,
+    prec: Option<usize>,
+) -> Result<String, PyError> {
     match conv {
         's' | 'r' | 'a' => {
             let s = match conv {
@@ -374,7 +420,9 @@ fn convert(value: &PyValue, conv: char, flags: &Flags, prec: Option<usize>) -> R
             PyValue::Int(_) | PyValue::Bool(_) => {
                 let i = as_int(value, 'd')?;
                 match u32::try_from(i).ok().filter(|u| *u < 0x110000) {
-                    Some(u) => Ok(char::from_u32(u).map(String::from).unwrap_or_else(|| "\u{fffd}".into())),
+                    Some(u) => Ok(char::from_u32(u)
+                        .map(String::from)
+                        .unwrap_or_else(|| "\u{fffd}".into())),
                     None => Err(PyError::overflow("%c arg not in range(0x110000)")),
                 }
             }
@@ -413,7 +461,10 @@ fn convert(value: &PyValue, conv: char, flags: &Flags, prec: Option<usize>) -> R
                 PyValue::Int(i) => *i as f64,
                 PyValue::Bool(b) => f64::from(u8::from(*b)),
                 other => {
-                    return Err(PyError::type_error(format!("must be real number, not {}", other.type_name())));
+                    return Err(PyError::type_error(format!(
+                        "must be real number, not {}",
+                        other.type_name()
+                    )));
                 }
             };
             Ok(format_float(f, conv, flags, prec.unwrap_or(6)))
@@ -440,7 +491,13 @@ fn exp_form(f: f64, prec: usize, upper: bool) -> String {
     let s = format!("{:.*e}", prec, f.abs());
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
     let e: i32 = exp.parse().unwrap_or(0);
-    format!("{}{}{}{:02}", mant, if upper { 'E' } else { 'e' }, if e < 0 { '-' } else { '+' }, e.abs())
+    format!(
+        "{}{}{}{:02}",
+        mant,
+        if upper { 'E' } else { 'e' },
+        if e < 0 { '-' } else { '+' },
+        e.abs()
+    )
 }
 
 /// `%e`, `%f`, `%g` (and upper-case forms) like Python.
@@ -450,7 +507,14 @@ fn format_float(f: f64, conv: char, flags: &Flags, prec: usize) -> String {
     let sign = sign_prefix(neg, flags);
     if !f.is_finite() {
         let s = if f.is_nan() { "nan" } else { "inf" };
-        return format!("{sign}{}", if upper { s.to_uppercase() } else { s.to_string() });
+        return format!(
+            "{sign}{}",
+            if upper {
+                s.to_uppercase()
+            } else {
+                s.to_string()
+            }
+        );
     }
     let body = match conv.to_ascii_lowercase() {
         'f' => {
@@ -472,7 +536,10 @@ fn format_float(f: f64, conv: char, flags: &Flags, prec: usize) -> String {
         _ => {
             let p = if prec == 0 { 1 } else { prec };
             let probe = format!("{:.*e}", p - 1, f.abs());
-            let x: i32 = probe.split_once('e').map(|(_, e)| e.parse().unwrap_or(0)).unwrap_or(0);
+            let x: i32 = probe
+                .split_once('e')
+                .map(|(_, e)| e.parse().unwrap_or(0))
+                .unwrap_or(0);
             let mut s = if f == 0.0 {
                 format!("{:.*}", p - 1, 0.0)
             } else if -4 <= x && x < p as i32 {
@@ -485,7 +552,11 @@ fn format_float(f: f64, conv: char, flags: &Flags, prec: usize) -> String {
                     Some(pos) => (s[..pos].to_string(), s[pos..].to_string()),
                     None => (s.clone(), String::new()),
                 };
-                let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.').to_string() } else { m };
+                let m = if m.contains('.') {
+                    m.trim_end_matches('0').trim_end_matches('.').to_string()
+                } else {
+                    m
+                };
                 s = m + &e;
             } else if !s.contains('.') {
                 match s.find(['e', 'E']) {
@@ -505,7 +576,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, PyValue)]) -> Vec<(Box<str>, PyValue)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), v.clone()))
+            .collect()
     }
 
     fn run(fmt: &str, m: &Mapping) -> Result<String, PyError> {
@@ -521,25 +595,40 @@ mod tests {
         assert_eq!(run("%(a)s", &m).unwrap(), "x");
         assert_eq!(run("p-%(a)s-%(n)s", &m).unwrap(), "p-x-5");
         assert_eq!(run("%(a)5s|%(a)-3s|", &m).unwrap(), "    x|x  |");
-        assert_eq!(run("%(n)03d %(n)+d %(n)x %(n)#o", &m).unwrap(), "005 +5 5 0o5");
+        assert_eq!(
+            run("%(n)03d %(n)+d %(n)x %(n)#o", &m).unwrap(),
+            "005 +5 5 0o5"
+        );
         assert_eq!(run("%(a)r", &m).unwrap(), "'x'");
         assert_eq!(run("%s", &m).unwrap(), "{'a': 'x', 'n': 5}");
         assert_eq!(run("100%%", &m).unwrap(), "100%");
         assert_eq!(run("%(zz)s", &m).unwrap(), "<missing zz>");
-        assert_eq!(run("%(n).2f %(n)e %(n)g", &m).unwrap(), "5.00 5.000000e+00 5");
+        assert_eq!(
+            run("%(n).2f %(n)e %(n)g", &m).unwrap(),
+            "5.00 5.000000e+00 5"
+        );
     }
 
     #[test]
     fn errors_match_python() {
         let m = map(&[("a", PyValue::Str("x".into()))]);
-        assert_eq!(run("abc%", &m).unwrap_err().kind, super::super::PyErrorKind::ValueError);
+        assert_eq!(
+            run("abc%", &m).unwrap_err().kind,
+            super::super::PyErrorKind::ValueError
+        );
         assert_eq!(run("%(a", &m).unwrap_err().message, "incomplete format key");
         assert_eq!(
             run("%(a)%", &m).unwrap_err().message,
             "unsupported format character '%' (0x25) at index 4"
         );
-        assert_eq!(run("%(a)d", &m).unwrap_err().message, "%d format: a real number is required, not str");
-        assert_eq!(run("%(a)s%s%s", &m).unwrap_err().message, "not enough arguments for format string");
+        assert_eq!(
+            run("%(a)d", &m).unwrap_err().message,
+            "%d format: a real number is required, not str"
+        );
+        assert_eq!(
+            run("%(a)s%s%s", &m).unwrap_err().message,
+            "not enough arguments for format string"
+        );
         // A missing key is found before a later bad specifier.
         assert_eq!(run("%(zz)s%q", &m).unwrap(), "<missing zz>");
     }

@@ -2176,4 +2176,3 @@ pub(crate) const ID_CONTINUE: &[(u32, u32)] = &[
     (0x30000, 0x3134A),
     (0xE0100, 0xE01EF),
 ];
-

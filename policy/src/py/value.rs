@@ -163,9 +163,13 @@ impl PyValue {
                 }
             }
             serde_json::Value::String(s) => PyValue::Str(s.as_str().into()),
-            serde_json::Value::Array(a) => PyValue::List(a.iter().map(PyValue::from_json_value).collect()),
+            serde_json::Value::Array(a) => {
+                PyValue::List(a.iter().map(PyValue::from_json_value).collect())
+            }
             serde_json::Value::Object(o) => PyValue::Dict(
-                o.iter().map(|(k, v)| (k.as_str().into(), PyValue::from_json_value(v))).collect(),
+                o.iter()
+                    .map(|(k, v)| (k.as_str().into(), PyValue::from_json_value(v)))
+                    .collect(),
             ),
         }
     }
@@ -261,7 +265,11 @@ pub(crate) fn in_ranges(ranges: &[(u32, u32)], u: u32) -> bool {
 
 /// Python's `repr(str)`.
 pub fn repr_str(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -426,8 +434,12 @@ mod tests {
 
     #[test]
     fn repr_and_str_match_python() {
-        let v = PyValue::from_json(r#"{"b": [1, "x'y", true, null, 2.5], "a": {"c": "d\n"}}"#).unwrap();
-        assert_eq!(v.py_str(), r#"{'b': [1, "x'y", True, None, 2.5], 'a': {'c': 'd\n'}}"#);
+        let v =
+            PyValue::from_json(r#"{"b": [1, "x'y", true, null, 2.5], "a": {"c": "d\n"}}"#).unwrap();
+        assert_eq!(
+            v.py_str(),
+            r#"{'b': [1, "x'y", True, None, 2.5], 'a': {'c': 'd\n'}}"#
+        );
         let mut s = String::new();
         repr_str("a'\"b\u{7f}\u{e9}\u{200b}", &mut s);
         assert_eq!(s, r#"'a\'"b\x7fé\u200b'"#);

@@ -1,0 +1,1 @@
+//! Auditor tools (filled in below).
