@@ -429,12 +429,15 @@ impl Compiler {
     }
 }
 
-/// Deeper than every rule nested once: the evaluation has looped (Python's
-/// RecursionError).
+/// Deeper than every rule nested once: the evaluation has looped.
+///
+/// oslo.policy calls `inspect.getfullargspec` at every level and that is where
+/// the recursion limit is hit; inspect turns the RecursionError into
+/// `TypeError('unsupported callable')`, which is what enforce raises.
 fn recursion_error() -> EnforceError {
     EnforceError::Python(PyError::new(
-        PyErrorKind::RecursionError,
-        "maximum recursion depth exceeded",
+        PyErrorKind::TypeError,
+        "unsupported callable (rule reference cycle: maximum recursion depth exceeded)",
     ))
 }
 
@@ -670,7 +673,7 @@ mod tests {
             e.enforce("a", &Target::new(), &Credentials::builder().build())
                 .unwrap_err()
                 .python_class(),
-            "RecursionError"
+            "TypeError"
         );
         assert!(e
             .enforce("c", &Target::new(), &Credentials::builder().build())

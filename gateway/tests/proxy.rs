@@ -1,0 +1,298 @@
+//! `heatgate proxy` as a process, in front of a recording upstream, against a real Keystone.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use heatgate_tests::{Keystone, Recorder};
+
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    _dir: PathBuf,
+}
+
+impl Gateway {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "the gateway did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("heatgate-proxy-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("heatgate.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn keystone_section(keystone: &Keystone) -> String {
+    let heat = &keystone.fixtures.heat;
+    format!(
+        "[keystone_authtoken]\nauth_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nproject_name = \"service\"\nuser_domain_id = \"default\"\nproject_domain_id = \"default\"\nhttp_connect_timeout = 5\n",
+        keystone.auth_url(),
+        heat.username,
+        heat.password
+    )
+}
+
+fn start(name: &str, upstream: &str, config: &str) -> Gateway {
+    let file = config_file(name, config);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+        .args(["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .env("RUST_LOG", "trace")
+        .env("HEATGATE_GATEWAY__WORKER_THREADS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start heatgate");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("no listening line: {line:?}; log: {}", stderr.lock().unwrap()))
+        .parse()
+        .unwrap();
+    Gateway { child, addr, stderr, _dir: file.parent().unwrap().to_path_buf() }
+}
+
+async fn demo_token(keystone: &Keystone) -> String {
+    keystone.token(&keystone.fixtures.demo.project_auth()).await.expose().to_owned()
+}
+
+#[tokio::test]
+async fn the_proxy_authenticates_forwards_and_strips() {
+    let keystone = Keystone::shared();
+    let upstream = Recorder::start().await;
+    let gw = start("main", &upstream.url(), &keystone_section(keystone));
+    let http = reqwest::Client::new();
+
+    // No token: keystonemiddleware's 401, nothing forwarded.
+    let r = http.get(gw.url("/v1/x")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"].to_str().unwrap(), format!("Keystone uri=\"{}\"", keystone.auth_url()));
+    assert!(r.text().await.unwrap().contains("requires authentication"));
+    assert!(upstream.requests().is_empty());
+
+    // A valid token: forwarded with the identity, spoofing and hop-by-hop removed.
+    let token = demo_token(keystone).await;
+    let r = http
+        .get(gw.url("/v1/p/stacks?sort_dir=asc&x=%20y"))
+        .header("x-auth-token", &token)
+        .header("x-roles", "admin")
+        .header("x-forwarded-for", "10.9.8.7")
+        .header("connection", "x-hop")
+        .header("x-hop", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let seen = upstream.last().unwrap();
+    assert_eq!(seen.uri.to_string(), "/v1/p/stacks?sort_dir=asc&x=%20y");
+    let h = |n: &str| seen.headers.get(n).map(|v| v.to_str().unwrap().to_owned());
+    let mut roles: Vec<String> = h("x-roles").unwrap().split(',').map(str::to_owned).collect();
+    roles.sort();
+    assert_eq!(roles, ["member", "reader"]);
+    assert_eq!(h("x-identity-status").as_deref(), Some("Confirmed"));
+    assert_eq!(h("x-user-id").as_deref(), Some(keystone.fixtures.demo.user_id.as_str()));
+    assert_eq!(h("x-forwarded-for").as_deref(), Some("10.9.8.7, 127.0.0.1"));
+    assert_eq!(h("x-forwarded-proto").as_deref(), Some("http"));
+    assert_eq!(h("x-forwarded-host"), Some(gw.addr.to_string()));
+    assert_eq!(h("host"), Some(gw.addr.to_string()), "the Host clients used is kept");
+    assert!(h("x-hop").is_none());
+    assert!(h("connection").is_none() || h("connection").as_deref() == Some("keep-alive"));
+
+    // Bodies stream both ways, byte for byte.
+    let big: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let r = http.post(gw.url("/v1/p/upload")).header("x-auth-token", &token).body(big.clone()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(upstream.last().unwrap().body.as_ref(), big.as_slice());
+
+    // A 401 from upstream gets WWW-Authenticate.
+    let r = http.get(gw.url("/v1/x")).header("x-auth-token", &token).header("x-test-status", "401").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+
+    // curl, as a user would.
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+        .arg(format!("X-Auth-Token: {token}"))
+        .arg(gw.url("/v1/curl"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+
+    assert!(!gw.log().contains(&token), "a token reached the log");
+    assert!(!gw.log().contains(&keystone.fixtures.heat.password), "a password reached the log");
+}
+
+#[tokio::test]
+async fn upstream_refused_is_502_and_silent_upstream_is_504() {
+    let keystone = Keystone::shared();
+    let token = demo_token(keystone).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let gw = start("refused", &format!("http://{closed}"), &keystone_section(keystone));
+    let r = reqwest::Client::new().get(gw.url("/v1/x")).header("x-auth-token", &token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 502);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 502);
+
+    let hang = heatgate_tests::faults::hanging_listener().await;
+    let config = format!("[gateway]\nupstream_timeout = 1\n{}", keystone_section(keystone));
+    let gw = start("hang", &format!("http://{hang}"), &config);
+    let started = Instant::now();
+    let r = reqwest::Client::new().get(gw.url("/v1/x")).header("x-auth-token", &token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 504);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 504);
+}
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests() {
+    let keystone = Keystone::shared();
+    let token = demo_token(keystone).await;
+    // A slow upstream: answers after 1.5 s.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            "slow but sure"
+        });
+        axum::serve(listener, app).await.unwrap();
+    });
+    let mut gw = start("drain", &format!("http://{slow}"), &keystone_section(keystone));
+    let url = gw.url("/v1/slow");
+    let request = tokio::spawn(async move {
+        let r = reqwest::Client::new().get(url).header("x-auth-token", token).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = gw.terminate();
+        (s, gw)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exit status {:?}", status.0);
+    assert_eq!(request.await.unwrap(), (200, "slow but sure".to_owned()));
+    assert!(status.1.log().contains("draining"));
+}
+
+#[tokio::test]
+async fn standalone_flavor_takes_user_and_password() {
+    let keystone = Keystone::shared();
+    let upstream = Recorder::start().await;
+    let config = format!("[gateway]\nflavor = \"standalone\"\n{}", keystone_section(keystone));
+    let gw = start("standalone", &upstream.url(), &config);
+    let demo = &keystone.fixtures.demo;
+    let project = demo.project_id.clone().unwrap();
+    let http = reqwest::Client::new();
+    let r = http
+        .get(gw.url(&format!("/v1/{project}/stacks")))
+        .header("x-auth-user", &demo.username)
+        .header("x-auth-key", &demo.password)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let seen = upstream.last().unwrap();
+    assert_eq!(seen.headers["x-identity-status"], "Confirmed");
+    assert_eq!(seen.headers["x-user-id"].to_str().unwrap(), demo.user_id);
+    assert_eq!(seen.headers["x-project-id"].to_str().unwrap(), project);
+    assert!(seen.headers.contains_key("x-auth-token"), "the new token goes downstream");
+
+    for (what, password, url) in [
+        ("wrong password", "wrong", None),
+        ("foreign X-Auth-Url", demo.password.as_str(), Some("http://127.0.0.2:5000/v3")),
+    ] {
+        let mut b = http
+            .get(gw.url(&format!("/v1/{project}/stacks")))
+            .header("x-auth-user", &demo.username)
+            .header("x-auth-key", password)
+            .header("accept", "application/json");
+        if let Some(u) = url {
+            b = b.header("x-auth-url", u);
+        }
+        let r = b.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{what}");
+        assert_eq!(
+            r.headers()["www-authenticate"].to_str().unwrap(),
+            format!("Keystone uri='{}'", keystone.auth_url()),
+            "{what}"
+        );
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["title"], "Unauthorized", "{what}");
+    }
+    // No project in the path.
+    let r = http.get(gw.url("/v1/")).header("x-auth-user", "demo").header("x-auth-key", "x").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(!gw.log().contains(&demo.password));
+}
+
+#[test]
+fn configuration_errors_exit_2_with_one_line() {
+    let file = config_file("bad", "[gateway]\nworker_threads = \"lots\"\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+        .args(["proxy", "--upstream", "http://127.0.0.1:9", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("worker_threads"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_heatgate")).args(["proxy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage error");
+
+    let file = config_file("nokeystone", "[gateway]\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+        .args(["proxy", "--upstream", "http://127.0.0.1:9", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth_url"));
+}
