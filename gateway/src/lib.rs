@@ -4,5 +4,6 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod policy_cmd;
 pub mod proxy;
 pub mod server;

@@ -22,13 +22,19 @@ impl Gateway {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "the gateway did not stop on SIGTERM");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the gateway did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -46,7 +52,8 @@ impl Drop for Gateway {
 }
 
 fn config_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("heatgate-proxy-test-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("heatgate-proxy-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("heatgate.toml");
     std::fs::write(&file, text).unwrap();
@@ -66,7 +73,14 @@ fn keystone_section(keystone: &Keystone) -> String {
 fn start(name: &str, upstream: &str, config: &str) -> Gateway {
     let file = config_file(name, config);
     let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
-        .args(["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0", "--config"])
+        .args([
+            "proxy",
+            "--upstream",
+            upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&file)
         .env("RUST_LOG", "trace")
         .env("HEATGATE_GATEWAY__WORKER_THREADS", "1")
@@ -90,14 +104,28 @@ fn start(name: &str, upstream: &str, config: &str) -> Gateway {
     let addr = line
         .trim()
         .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("no listening line: {line:?}; log: {}", stderr.lock().unwrap()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no listening line: {line:?}; log: {}",
+                stderr.lock().unwrap()
+            )
+        })
         .parse()
         .unwrap();
-    Gateway { child, addr, stderr, _dir: file.parent().unwrap().to_path_buf() }
+    Gateway {
+        child,
+        addr,
+        stderr,
+        _dir: file.parent().unwrap().to_path_buf(),
+    }
 }
 
 async fn demo_token(keystone: &Keystone) -> String {
-    keystone.token(&keystone.fixtures.demo.project_auth()).await.expose().to_owned()
+    keystone
+        .token(&keystone.fixtures.demo.project_auth())
+        .await
+        .expose()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -110,7 +138,10 @@ async fn the_proxy_authenticates_forwards_and_strips() {
     // No token: keystonemiddleware's 401, nothing forwarded.
     let r = http.get(gw.url("/v1/x")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    assert_eq!(r.headers()["www-authenticate"].to_str().unwrap(), format!("Keystone uri=\"{}\"", keystone.auth_url()));
+    assert_eq!(
+        r.headers()["www-authenticate"].to_str().unwrap(),
+        format!("Keystone uri=\"{}\"", keystone.auth_url())
+    );
     assert!(r.text().await.unwrap().contains("requires authentication"));
     assert!(upstream.requests().is_empty());
 
@@ -130,26 +161,49 @@ async fn the_proxy_authenticates_forwards_and_strips() {
     let seen = upstream.last().unwrap();
     assert_eq!(seen.uri.to_string(), "/v1/p/stacks?sort_dir=asc&x=%20y");
     let h = |n: &str| seen.headers.get(n).map(|v| v.to_str().unwrap().to_owned());
-    let mut roles: Vec<String> = h("x-roles").unwrap().split(',').map(str::to_owned).collect();
+    let mut roles: Vec<String> = h("x-roles")
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     roles.sort();
     assert_eq!(roles, ["member", "reader"]);
     assert_eq!(h("x-identity-status").as_deref(), Some("Confirmed"));
-    assert_eq!(h("x-user-id").as_deref(), Some(keystone.fixtures.demo.user_id.as_str()));
+    assert_eq!(
+        h("x-user-id").as_deref(),
+        Some(keystone.fixtures.demo.user_id.as_str())
+    );
     assert_eq!(h("x-forwarded-for").as_deref(), Some("10.9.8.7, 127.0.0.1"));
     assert_eq!(h("x-forwarded-proto").as_deref(), Some("http"));
     assert_eq!(h("x-forwarded-host"), Some(gw.addr.to_string()));
-    assert_eq!(h("host"), Some(gw.addr.to_string()), "the Host clients used is kept");
+    assert_eq!(
+        h("host"),
+        Some(gw.addr.to_string()),
+        "the Host clients used is kept"
+    );
     assert!(h("x-hop").is_none());
     assert!(h("connection").is_none() || h("connection").as_deref() == Some("keep-alive"));
 
     // Bodies stream both ways, byte for byte.
     let big: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let r = http.post(gw.url("/v1/p/upload")).header("x-auth-token", &token).body(big.clone()).send().await.unwrap();
+    let r = http
+        .post(gw.url("/v1/p/upload"))
+        .header("x-auth-token", &token)
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(upstream.last().unwrap().body.as_ref(), big.as_slice());
 
     // A 401 from upstream gets WWW-Authenticate.
-    let r = http.get(gw.url("/v1/x")).header("x-auth-token", &token).header("x-test-status", "401").send().await.unwrap();
+    let r = http
+        .get(gw.url("/v1/x"))
+        .header("x-auth-token", &token)
+        .header("x-test-status", "401")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
 
@@ -163,25 +217,48 @@ async fn the_proxy_authenticates_forwards_and_strips() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
 
     assert!(!gw.log().contains(&token), "a token reached the log");
-    assert!(!gw.log().contains(&keystone.fixtures.heat.password), "a password reached the log");
+    assert!(
+        !gw.log().contains(&keystone.fixtures.heat.password),
+        "a password reached the log"
+    );
 }
 
 #[tokio::test]
 async fn upstream_refused_is_502_and_silent_upstream_is_504() {
     let keystone = Keystone::shared();
     let token = demo_token(keystone).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let gw = start("refused", &format!("http://{closed}"), &keystone_section(keystone));
-    let r = reqwest::Client::new().get(gw.url("/v1/x")).header("x-auth-token", &token).send().await.unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw = start(
+        "refused",
+        &format!("http://{closed}"),
+        &keystone_section(keystone),
+    );
+    let r = reqwest::Client::new()
+        .get(gw.url("/v1/x"))
+        .header("x-auth-token", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 502);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], 502);
 
     let hang = heatgate_tests::faults::hanging_listener().await;
-    let config = format!("[gateway]\nupstream_timeout = 1\n{}", keystone_section(keystone));
+    let config = format!(
+        "[gateway]\nupstream_timeout = 1\n{}",
+        keystone_section(keystone)
+    );
     let gw = start("hang", &format!("http://{hang}"), &config);
     let started = Instant::now();
-    let r = reqwest::Client::new().get(gw.url("/v1/x")).header("x-auth-token", &token).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(gw.url("/v1/x"))
+        .header("x-auth-token", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 504);
     assert!(started.elapsed() < Duration::from_secs(5));
     let body: serde_json::Value = r.json().await.unwrap();
@@ -202,10 +279,19 @@ async fn sigterm_drains_in_flight_requests() {
         });
         axum::serve(listener, app).await.unwrap();
     });
-    let mut gw = start("drain", &format!("http://{slow}"), &keystone_section(keystone));
+    let mut gw = start(
+        "drain",
+        &format!("http://{slow}"),
+        &keystone_section(keystone),
+    );
     let url = gw.url("/v1/slow");
     let request = tokio::spawn(async move {
-        let r = reqwest::Client::new().get(url).header("x-auth-token", token).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("x-auth-token", token)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     });
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -224,7 +310,10 @@ async fn sigterm_drains_in_flight_requests() {
 async fn standalone_flavor_takes_user_and_password() {
     let keystone = Keystone::shared();
     let upstream = Recorder::start().await;
-    let config = format!("[gateway]\nflavor = \"standalone\"\n{}", keystone_section(keystone));
+    let config = format!(
+        "[gateway]\nflavor = \"standalone\"\n{}",
+        keystone_section(keystone)
+    );
     let gw = start("standalone", &upstream.url(), &config);
     let demo = &keystone.fixtures.demo;
     let project = demo.project_id.clone().unwrap();
@@ -241,11 +330,18 @@ async fn standalone_flavor_takes_user_and_password() {
     assert_eq!(seen.headers["x-identity-status"], "Confirmed");
     assert_eq!(seen.headers["x-user-id"].to_str().unwrap(), demo.user_id);
     assert_eq!(seen.headers["x-project-id"].to_str().unwrap(), project);
-    assert!(seen.headers.contains_key("x-auth-token"), "the new token goes downstream");
+    assert!(
+        seen.headers.contains_key("x-auth-token"),
+        "the new token goes downstream"
+    );
 
     for (what, password, url) in [
         ("wrong password", "wrong", None),
-        ("foreign X-Auth-Url", demo.password.as_str(), Some("http://127.0.0.2:5000/v3")),
+        (
+            "foreign X-Auth-Url",
+            demo.password.as_str(),
+            Some("http://127.0.0.2:5000/v3"),
+        ),
     ] {
         let mut b = http
             .get(gw.url(&format!("/v1/{project}/stacks")))
@@ -266,7 +362,13 @@ async fn standalone_flavor_takes_user_and_password() {
         assert_eq!(body["title"], "Unauthorized", "{what}");
     }
     // No project in the path.
-    let r = http.get(gw.url("/v1/")).header("x-auth-user", "demo").header("x-auth-key", "x").send().await.unwrap();
+    let r = http
+        .get(gw.url("/v1/"))
+        .header("x-auth-user", "demo")
+        .header("x-auth-key", "x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
     assert!(!gw.log().contains(&demo.password));
 }
@@ -284,7 +386,10 @@ fn configuration_errors_exit_2_with_one_line() {
     assert!(err.contains("worker_threads"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_heatgate")).args(["proxy"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+        .args(["proxy"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "usage error");
 
     let file = config_file("nokeystone", "[gateway]\n");
@@ -295,4 +400,56 @@ fn configuration_errors_exit_2_with_one_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth_url"));
+}
+
+#[tokio::test]
+async fn malformed_token_bytes_are_refused_never_500() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let keystone = Keystone::shared();
+    let upstream = Recorder::start().await;
+    let gw = start("bytes", &upstream.url(), &keystone_section(keystone));
+    let valid = demo_token(keystone).await;
+    let long = "A".repeat(10 * 1024);
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        // Control characters never reach the layer: the HTTP parser refuses the request.
+        (
+            "control character",
+            b"X-Auth-Token: abc\x01def\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "10 kB token",
+            format!("X-Auth-Token: {long}\r\n").into_bytes(),
+            &[401],
+        ),
+        (
+            "non-UTF-8 bytes",
+            b"X-Auth-Token: g\xff\xfe\x80\r\n".to_vec(),
+            &[401],
+        ),
+        (
+            "conflicting repeats",
+            format!("X-Auth-Token: {valid}\r\nX-Auth-Token: other\r\n").into_bytes(),
+            &[401],
+        ),
+    ];
+    for (what, header, allowed) in cases {
+        let mut socket = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        let mut request = b"GET /v1/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n".to_vec();
+        request.extend_from_slice(&header);
+        request.extend_from_slice(b"\r\n");
+        socket.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        socket.read_to_end(&mut answer).await.unwrap();
+        let status: u16 = String::from_utf8_lossy(&answer[..12.min(answer.len())])
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!(allowed.contains(&status), "{what}: answered {status}");
+    }
+    assert!(
+        upstream.requests().is_empty(),
+        "a malformed request reached the upstream"
+    );
 }

@@ -13,6 +13,9 @@ use crate::config::{v3_url, ClientConfig, PasswordAuth};
 use crate::token::{TokenBody, TokenEnvelope};
 use crate::{Error, Secret};
 
+#[path = "ec2.rs"]
+pub(crate) mod ec2;
+
 /// The service token is refreshed when fewer than this many seconds remain.
 const REFRESH_MARGIN: Duration = Duration::from_secs(120);
 

@@ -59,14 +59,36 @@ pub struct SystemScope {
 
 /// An endpoint of the service catalog.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(from = "RawEndpoint")]
 pub struct Endpoint {
     /// `public`, `internal` or `admin`.
     pub interface: String,
     /// The URL.
     pub url: String,
-    /// The region id.
-    #[serde(default, alias = "region")]
+    /// The region id (`region_id`, or the legacy `region` when only that is sent).
     pub region_id: Option<String>,
+}
+
+/// An endpoint as Keystone sends it: current Keystones send both `region_id`
+/// and the legacy `region` (a serde alias would refuse that as a duplicate).
+#[derive(Deserialize)]
+struct RawEndpoint {
+    interface: String,
+    url: String,
+    #[serde(default)]
+    region_id: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+impl From<RawEndpoint> for Endpoint {
+    fn from(raw: RawEndpoint) -> Self {
+        Self {
+            interface: raw.interface,
+            url: raw.url,
+            region_id: raw.region_id.or(raw.region),
+        }
+    }
 }
 
 /// A service of the catalog.
@@ -243,6 +265,18 @@ mod tests {
         assert_eq!(t.endpoint_url("identity", "internal", None), None);
         assert!(!t.is_system_scoped());
         assert!(t.is_admin_project.is_none());
+    }
+
+    #[test]
+    fn endpoint_region_from_either_field() {
+        let both: Endpoint = serde_json::from_str(
+            r#"{"interface":"public","url":"u","region_id":"R","region":"R"}"#,
+        )
+        .unwrap();
+        assert_eq!(both.region_id.as_deref(), Some("R"));
+        let legacy: Endpoint =
+            serde_json::from_str(r#"{"interface":"public","url":"u","region":"L"}"#).unwrap();
+        assert_eq!(legacy.region_id.as_deref(), Some("L"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod auth_password;
 pub mod auth_token;
 pub mod context;
+pub mod ec2token;
 pub mod webob;
 
 /// The boxed error type of bodies.

@@ -124,6 +124,7 @@ struct Inner {
     /// What an undefined name resolves to.
     default: Option<NodeId>,
     effective: Effective,
+    default_rule: DefaultRule,
     diagnostics: Vec<Diagnostic>,
     remote: Option<Arc<dyn RemoteCheck>>,
 }
@@ -221,7 +222,7 @@ impl Enforcer {
                 .index
                 .get(n.as_str())
                 .copied()
-                .map(|i| c.push(Node::Rule(i))),
+                .map(|i| compiled[i as usize].root),
             DefaultRule::Check(s) => Some(c.compile(&crate::check::parse_text_rule(s).check)),
         };
         let diagnostics = diagnose(&effective);
@@ -234,6 +235,7 @@ impl Enforcer {
                 children: c.children,
                 default,
                 effective,
+                default_rule: rules.default_rule.clone(),
                 diagnostics,
                 remote,
             }),
@@ -319,6 +321,53 @@ impl Enforcer {
             self.enforce("context_is_admin", &Target::new(), creds),
             Ok(true)
         )
+    }
+
+    /// What undefined names resolve to.
+    pub fn default_rule(&self) -> &DefaultRule {
+        &self.inner.default_rule
+    }
+
+    /// Evaluates one atom on its own (a `rule:` atom follows the reference).
+    /// Used by the auditor; compiles the atom, so it allocates.
+    pub fn eval_atom(
+        &self,
+        atom: &crate::check::Atom,
+        rule: &str,
+        target: &Target,
+        creds: &Credentials,
+    ) -> Result<bool, EnforceError> {
+        let mut c = Compiler {
+            index: self.inner.index.clone(),
+            ..Compiler::default()
+        };
+        let base = self.inner.nodes.len() as u32;
+        let base_children = self.inner.children.len() as u32;
+        let local = c.compile(&Check::Atom(atom.clone()));
+        // Splice the one-node program after the existing nodes.
+        let mut nodes = self.inner.nodes.clone();
+        let children = self.inner.children.clone();
+        let _ = base_children;
+        nodes.extend(c.nodes);
+        let inner = Inner {
+            index: HashMap::new(),
+            names: Vec::new(),
+            rules: self.inner.rules.clone(),
+            nodes,
+            children,
+            default: self.inner.default,
+            effective: Effective::default(),
+            default_rule: DefaultRule::None,
+            diagnostics: Vec::new(),
+            remote: self.inner.remote.clone(),
+        };
+        let ctx = Ctx {
+            inner: &inner,
+            target,
+            creds,
+            rule: Some(rule),
+        };
+        ctx.eval(base + local, 0)
     }
 
     /// The merged rules this enforcer was built from.
@@ -429,16 +478,23 @@ impl Compiler {
     }
 }
 
-/// Deeper than every rule nested once: the evaluation has looped.
-///
-/// oslo.policy calls `inspect.getfullargspec` at every level and that is where
-/// the recursion limit is hit; inspect turns the RecursionError into
-/// `TypeError('unsupported callable')`, which is what enforce raises.
+/// Deeper than every rule nested once: the evaluation has looped (Python's
+/// RecursionError; CPython may surface it as `TypeError('unsupported
+/// callable')` from `inspect`, depending on which frame hits the limit).
 fn recursion_error() -> EnforceError {
     EnforceError::Python(PyError::new(
-        PyErrorKind::TypeError,
-        "unsupported callable (rule reference cycle: maximum recursion depth exceeded)",
+        PyErrorKind::RecursionError,
+        "maximum recursion depth exceeded (rule reference cycle)",
     ))
+}
+
+/// `RuleCheck` catches `KeyError` raised by the rule it refers to (a remote
+/// check's URL naming a missing target key) and answers False.
+fn swallow_key_error(r: Result<bool, EnforceError>) -> Result<bool, EnforceError> {
+    match r {
+        Err(EnforceError::Python(e)) if e.kind == PyErrorKind::KeyError => Ok(false),
+        other => other,
+    }
 }
 
 impl Ctx<'_> {
@@ -469,10 +525,10 @@ impl Ctx<'_> {
                     return Err(recursion_error());
                 }
                 if *i != MISSING {
-                    return self.eval(inner.rules[*i as usize].root, depth + 1);
+                    return swallow_key_error(self.eval(inner.rules[*i as usize].root, depth + 1));
                 }
                 match inner.default {
-                    Some(d) => self.eval(d, depth + 1),
+                    Some(d) => swallow_key_error(self.eval(d, depth + 1)),
                     None => Ok(false),
                 }
             }
@@ -673,7 +729,7 @@ mod tests {
             e.enforce("a", &Target::new(), &Credentials::builder().build())
                 .unwrap_err()
                 .python_class(),
-            "TypeError"
+            "RecursionError"
         );
         assert!(e
             .enforce("c", &Target::new(), &Credentials::builder().build())

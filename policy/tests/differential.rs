@@ -14,40 +14,200 @@ use heatgate_policy::{Credentials, Enforcer, PyValue, Target};
 use serde_json::{json, Value};
 
 const ROLE_NAMES: &[&str] = &[
-    "admin", "Admin", "ADMIN", "member", "Member", "reader", "READER", "heat_stack_user", "Heat_Stack_User",
-    "observer", "\u{e9}diteur", "\u{c9}DITEUR", "\u{130}stanbul", "i\u{307}stanbul", "\u{3a3}\u{3a3}", "\u{3c3}\u{3c2}",
-    "stra\u{df}e", "STRASSE", "\u{212a}elvin", "kelvin",
+    "admin",
+    "Admin",
+    "ADMIN",
+    "member",
+    "Member",
+    "reader",
+    "READER",
+    "heat_stack_user",
+    "Heat_Stack_User",
+    "observer",
+    "\u{e9}diteur",
+    "\u{c9}DITEUR",
+    "\u{130}stanbul",
+    "i\u{307}stanbul",
+    "\u{3a3}\u{3a3}",
+    "\u{3c3}\u{3c2}",
+    "stra\u{df}e",
+    "STRASSE",
+    "\u{212a}elvin",
+    "kelvin",
 ];
 
 const KINDS: &[&str] = &[
-    "user_id", "project_id", "domain_id", "is_admin", "is_admin_project", "roles", "system", "system_scope",
-    "token.user.id", "token.roles.name", "token.project.domain.id", "nested.list.x", "nums", "flt", "nothing",
-    "user_id.x", "roles.name", "'admin'", "\"member\"", "True", "False", "None", "1", "-1", "+1", "1.5", "1e3",
-    "0x10", "0o17", "0b11", "1_000", "00", "1j", "-1j", "2+3j", "1-0j", "b'x'", "u'x'", "r'a\\n'", "'a\\n'",
-    "'\\x41'", "[1,'a']", "'a''b'", "...", "set()", "--1", "-True", "not(x)", "a#b", "Role", "ROLE", "user-id",
-    "a.b", "1abc", "\u{20ac}", "", "a..b", "x'y", "'unterminated", "f'x'", "lambda", "and", "is", "x.if",
-    "caf\u{e9}", "\u{3a3}x", "a()", "a[0]", "1if", "01", "1__0", "0x", "{}", "[]", "()",
-    "\"q'\"", "'a' b'x'", "await", "1e400", "0.1", "-0.0", "1.0", "12345678901234567890",
+    "user_id",
+    "project_id",
+    "domain_id",
+    "is_admin",
+    "is_admin_project",
+    "roles",
+    "system",
+    "system_scope",
+    "token.user.id",
+    "token.roles.name",
+    "token.project.domain.id",
+    "nested.list.x",
+    "nums",
+    "flt",
+    "nothing",
+    "user_id.x",
+    "roles.name",
+    "'admin'",
+    "\"member\"",
+    "True",
+    "False",
+    "None",
+    "1",
+    "-1",
+    "+1",
+    "1.5",
+    "1e3",
+    "0x10",
+    "0o17",
+    "0b11",
+    "1_000",
+    "00",
+    "1j",
+    "-1j",
+    "2+3j",
+    "1-0j",
+    "b'x'",
+    "u'x'",
+    "r'a\\n'",
+    "'a\\n'",
+    "'\\x41'",
+    "[1,'a']",
+    "'a''b'",
+    "...",
+    "set()",
+    "--1",
+    "-True",
+    "not(x)",
+    "a#b",
+    "Role",
+    "ROLE",
+    "user-id",
+    "a.b",
+    "1abc",
+    "\u{20ac}",
+    "",
+    "a..b",
+    "x'y",
+    "'unterminated",
+    "f'x'",
+    "lambda",
+    "and",
+    "is",
+    "x.if",
+    "caf\u{e9}",
+    "\u{3a3}x",
+    "a()",
+    "a[0]",
+    "1if",
+    "01",
+    "1__0",
+    "0x",
+    "{}",
+    "[]",
+    "()",
+    "\"q'\"",
+    "'a' b'x'",
+    "await",
+    "1e400",
+    "0.1",
+    "-0.0",
+    "1.0",
+    "12345678901234567890",
 ];
 
 const MATCHES: &[&str] = &[
-    "%(project_id)s", "%(user_id)s", "%(missing)s", "%(a.b)s", "%(n)s", "%(n)d", "%(n)r", "%(x)r", "%(n)05d",
-    "%(flag)s", "%(none)s", "%(lst)s", "%(f)s", "%(f).2f", "%(f)e", "%(f)g", "%(n)x", "%(x)5s", "%(x)-5s|",
-    "%s", "%%", "100%", "%(x", "%(x)z", "p-%(project_id)s", "%(project_id)s%(user_id)s", "%(x)s%s", "%(n)c",
-    "True", "False", "None", "admin", "member", "p1", "p2", "u1", "1", "1.5", "1000", "16", "15", "3", "inf",
-    "(2+3j)", "(1+0j)", "1j", "(-0-1j)", "b'x'", "x", "a\\n", "a\n", "A", "[1, 'a']", "ab", "Ellipsis", "set()",
-    "{}", "[]", "()", "-1", "0", "1000.0", "0.1", "-0.0", "1.0", "12345678901234567890", "d1", "all",
-    "['admin', 'member']", "{'id': 'u1'}", "",
+    "%(project_id)s",
+    "%(user_id)s",
+    "%(missing)s",
+    "%(a.b)s",
+    "%(n)s",
+    "%(n)d",
+    "%(n)r",
+    "%(x)r",
+    "%(n)05d",
+    "%(flag)s",
+    "%(none)s",
+    "%(lst)s",
+    "%(f)s",
+    "%(f).2f",
+    "%(f)e",
+    "%(f)g",
+    "%(n)x",
+    "%(x)5s",
+    "%(x)-5s|",
+    "%s",
+    "%%",
+    "100%",
+    "%(x",
+    "%(x)z",
+    "p-%(project_id)s",
+    "%(project_id)s%(user_id)s",
+    "%(x)s%s",
+    "%(n)c",
+    "True",
+    "False",
+    "None",
+    "admin",
+    "member",
+    "p1",
+    "p2",
+    "u1",
+    "1",
+    "1.5",
+    "1000",
+    "16",
+    "15",
+    "3",
+    "inf",
+    "(2+3j)",
+    "(1+0j)",
+    "1j",
+    "(-0-1j)",
+    "b'x'",
+    "x",
+    "a\\n",
+    "a\n",
+    "A",
+    "[1, 'a']",
+    "ab",
+    "Ellipsis",
+    "set()",
+    "{}",
+    "[]",
+    "()",
+    "-1",
+    "0",
+    "1000.0",
+    "0.1",
+    "-0.0",
+    "1.0",
+    "12345678901234567890",
+    "d1",
+    "all",
+    "['admin', 'member']",
+    "{'id': 'u1'}",
+    "",
 ];
 
-const SPACES: &[&str] = &[" ", " ", " ", "  ", "\t", "\n", "\x1c", "\u{a0}", "\u{3000}", " \r\n "];
+const SPACES: &[&str] = &[
+    " ", " ", " ", "  ", "\t", "\n", "\x1c", "\u{a0}", "\u{3000}", " \r\n ",
+];
 
 fn kw(rng: &mut Rng, k: &str) -> String {
     match rng.below(6) {
         0 => k.to_uppercase(),
         1 => {
             let mut c = k.chars();
-            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
         }
         _ => k.to_string(),
     }
@@ -61,7 +221,10 @@ fn atom(rng: &mut Rng, rule_names: &[String]) -> String {
             if rng.chance(80) && !rule_names.is_empty() {
                 format!("rule:{}", rng.pick(rule_names))
             } else {
-                format!("rule:{}", rng.pick(&["undefined", "default", "Default", ""]))
+                format!(
+                    "rule:{}",
+                    rng.pick(&["undefined", "default", "Default", ""])
+                )
             }
         }
         8..=14 => {
@@ -72,14 +235,43 @@ fn atom(rng: &mut Rng, rule_names: &[String]) -> String {
             format!("{k}:{m}")
         }
         15 => {
-            let path = *rng.pick(&["true", "qtrue", "false", "lower", "qqtrue", "timeout", "connerr", "%(project_id)s", "%(missing)s", "%(x)s", "True"]);
+            let path = *rng.pick(&[
+                "true",
+                "qtrue",
+                "false",
+                "lower",
+                "qqtrue",
+                "timeout",
+                "connerr",
+                "%(project_id)s",
+                "%(missing)s",
+                "%(x)s",
+                "True",
+            ]);
             let scheme = if rng.chance(70) { "http" } else { "https" };
             format!("{scheme}://policy.invalid/check/{path}")
         }
         16 => rng.pick(&["@", "!", "@", "!"]).to_string(),
-        17 => rng.pick(&["foo", "role", "admin", "'role:admin'", "\"x\"", "''", "'a", "a:", ":", "::", "role:"]).to_string(),
+        17 => rng
+            .pick(&[
+                "foo",
+                "role",
+                "admin",
+                "'role:admin'",
+                "\"x\"",
+                "''",
+                "'a",
+                "a:",
+                ":",
+                "::",
+                "role:",
+            ])
+            .to_string(),
         18 => format!("is_admin:{}", rng.pick(&["True", "true", "1", "%(flag)s"])),
-        _ => format!("project_id:{}", rng.pick(&["%(project_id)s", "p1", "%(missing)s"])),
+        _ => format!(
+            "project_id:{}",
+            rng.pick(&["%(project_id)s", "p1", "%(missing)s"])
+        ),
     }
 }
 
@@ -97,11 +289,21 @@ fn expr(rng: &mut Rng, depth: u32, names: &[String]) -> String {
             for _ in 1..n {
                 let w = if rng.chance(50) { "and" } else { "or" };
                 let o = if mixed { kw(rng, w) } else { op.clone() };
-                s = format!("{s}{}{o}{}{}", rng.pick(SPACES), rng.pick(SPACES), expr(rng, depth - 1, names));
+                s = format!(
+                    "{s}{}{o}{}{}",
+                    rng.pick(SPACES),
+                    rng.pick(SPACES),
+                    expr(rng, depth - 1, names)
+                );
             }
             s
         }
-        4..=5 => format!("{}{}{}", kw(rng, "not"), rng.pick(SPACES), expr(rng, depth - 1, names)),
+        4..=5 => format!(
+            "{}{}{}",
+            kw(rng, "not"),
+            rng.pick(SPACES),
+            expr(rng, depth - 1, names)
+        ),
         6..=8 => {
             let inner = expr(rng, depth - 1, names);
             if rng.chance(50) {
@@ -141,13 +343,24 @@ fn rule_value(rng: &mut Rng, names: &[String]) -> Value {
                     1 => outer.push(json!([])),
                     _ => {
                         let m = 1 + rng.below(3);
-                        outer.push(Value::Array((0..m).map(|_| json!(atom(rng, names))).collect()))
+                        outer.push(Value::Array(
+                            (0..m).map(|_| json!(atom(rng, names))).collect(),
+                        ))
                     }
                 }
             }
             Value::Array(outer)
         }
-        2 => rng.pick(&[json!(null), json!([[]]), json!([[], []]), json!(false), json!(0), json!({"role:admin": 1})]).clone(),
+        2 => rng
+            .pick(&[
+                json!(null),
+                json!([[]]),
+                json!([[], []]),
+                json!(false),
+                json!(0),
+                json!({"role:admin": 1}),
+            ])
+            .clone(),
         _ => json!(expr(rng, 3, names)),
     }
 }
@@ -163,7 +376,11 @@ fn py_like_creds(rng: &mut Rng) -> Value {
     put("user_id", json!(uid), rng);
     let pid = *rng.pick(&["p1", "p2", "p1", "d1"]);
     put("project_id", json!(pid), rng);
-    let domain = if rng.chance(20) { json!(rng.pick(&["d1", ""])) } else { Value::Null };
+    let domain = if rng.chance(20) {
+        json!(rng.pick(&["d1", ""]))
+    } else {
+        Value::Null
+    };
     put("domain_id", domain, rng);
     let nroles = rng.below(4);
     let roles: Vec<Value> = (0..nroles).map(|_| json!(rng.pick(ROLE_NAMES))).collect();
@@ -179,7 +396,15 @@ fn py_like_creds(rng: &mut Rng) -> Value {
         put("system_scope", v, rng);
     }
     let b = rng.chance(50);
-    put("is_admin", if rng.chance(10) { json!("True") } else { json!(b) }, rng);
+    put(
+        "is_admin",
+        if rng.chance(10) {
+            json!("True")
+        } else {
+            json!(b)
+        },
+        rng,
+    );
     let b = rng.chance(70);
     put("is_admin_project", json!(b), rng);
     let tid = *rng.pick(&["u1", "u2"]);
@@ -189,7 +414,11 @@ fn py_like_creds(rng: &mut Rng) -> Value {
         json!({"user": {"id": tid}, "roles": [{"name": "member"}, {"name": rname}], "project": {"domain": {"id": "d1"}}}),
         rng,
     );
-    put("nested", json!({"list": [{"x": "a"}, {"x": 1}, [1, 2], {"y": 2}]}), rng);
+    put(
+        "nested",
+        json!({"list": [{"x": "a"}, {"x": 1}, [1, 2], {"y": 2}]}),
+        rng,
+    );
     put("nums", json!([1, 1.5, 1000, 16]), rng);
     let f = *rng.pick(&[1.5, 0.1, 1e16, -0.0, 1000.0, 1e-7]);
     put("flt", json!(f), rng);
@@ -207,8 +436,27 @@ fn target(rng: &mut Rng) -> Value {
         ("project_id", &[json!("p1"), json!("p2"), json!(1)]),
         ("user_id", &[json!("u1"), json!("u2")]),
         ("a.b", &[json!("x"), json!("y")]),
-        ("n", &[json!(1000), json!(16), json!(-3), json!(true), json!(1.5), json!("s")]),
-        ("x", &[json!("x"), json!("a'b"), json!("\u{e9}"), json!(""), json!("admin")]),
+        (
+            "n",
+            &[
+                json!(1000),
+                json!(16),
+                json!(-3),
+                json!(true),
+                json!(1.5),
+                json!("s"),
+            ],
+        ),
+        (
+            "x",
+            &[
+                json!("x"),
+                json!("a'b"),
+                json!("\u{e9}"),
+                json!(""),
+                json!("admin"),
+            ],
+        ),
         ("flag", &[json!("True"), json!("true"), json!(true)]),
         ("none", &[Value::Null]),
         ("lst", &[json!([1, "a"]), json!([])]),
@@ -251,18 +499,31 @@ fn ruleset_spec(rng: &mut Rng) -> Spec {
     let mut defaults = Vec::new();
     if rng.chance(40) {
         for i in 0..(1 + rng.below(3)) {
-            let name = if rng.chance(50) { format!("r{i}") } else { format!("d{i}") };
+            let name = if rng.chance(50) {
+                format!("r{i}")
+            } else {
+                format!("d{i}")
+            };
             let check = match expr(rng, 2, &names) {
                 s if s.is_empty() => "@".to_string(),
                 s => s,
             };
             let mut d = RuleDefault::new(name.clone(), check);
             if rng.chance(60) {
-                let scopes: &[&[&str]] = &[&["project"], &["system"], &["domain", "project"], &["system", "project"]];
+                let scopes: &[&[&str]] = &[
+                    &["project"],
+                    &["system"],
+                    &["domain", "project"],
+                    &["system", "project"],
+                ];
                 d = d.with_scope_types(rng.pick(scopes).iter().copied());
             }
             if rng.chance(50) {
-                let dep_name = if rng.chance(50) { name.clone() } else { format!("old_{name}") };
+                let dep_name = if rng.chance(50) {
+                    name.clone()
+                } else {
+                    format!("old_{name}")
+                };
                 d = d.with_deprecated(dep_name, atom(rng, &names));
             }
             if !defaults.iter().any(|x: &RuleDefault| x.name == d.name) {
@@ -285,7 +546,13 @@ fn ruleset_spec(rng: &mut Rng) -> Spec {
             all.push(dep.name.clone());
         }
     }
-    Spec { files, defaults, default_rule, enforce_new_defaults: rng.chance(60), names: all }
+    Spec {
+        files,
+        defaults,
+        default_rule,
+        enforce_new_defaults: rng.chance(60),
+        names: all,
+    }
 }
 
 fn spec_json(id: usize, s: &Spec) -> String {
@@ -294,7 +561,11 @@ fn spec_json(id: usize, s: &Spec) -> String {
         .iter()
         .map(|f| Value::Object(f.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
         .collect();
-    let defaults: Vec<Value> = s.defaults.iter().map(|d| serde_json::to_value(d).expect("default")).collect();
+    let defaults: Vec<Value> = s
+        .defaults
+        .iter()
+        .map(|d| serde_json::to_value(d).expect("default"))
+        .collect();
     let dr = match &s.default_rule {
         DefaultRule::None => Value::Null,
         DefaultRule::Name(n) => json!({"name": n}),
@@ -311,8 +582,11 @@ fn build(s: &Spec) -> Result<Enforcer, String> {
         .with_default_rule(s.default_rule.clone())
         .with_enforce_new_defaults(s.enforce_new_defaults);
     for (i, f) in s.files.iter().enumerate() {
-        let text = Value::Object(f.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).to_string();
-        rs = rs.with_file_text(&format!("file{i}"), &text).map_err(|e| e.to_string())?;
+        let text =
+            Value::Object(f.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).to_string();
+        rs = rs
+            .with_file_text(&format!("file{i}"), &text)
+            .map_err(|e| e.to_string())?;
     }
     Ok(Enforcer::with_remote(rs, fake_remote()))
 }
@@ -328,7 +602,10 @@ fn answer(r: Result<bool, heatgate_policy::EnforceError>) -> String {
 #[test]
 fn agrees_with_oslo_policy_on_random_cases() {
     let seed = seed();
-    let total: usize = std::env::var("HEATGATE_POLICY_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let total: usize = std::env::var("HEATGATE_POLICY_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let mut rng = Rng::new(seed);
     let mut lines: Vec<String> = Vec::new();
     let mut ours: Vec<String> = Vec::new();
@@ -339,7 +616,11 @@ fn agrees_with_oslo_policy_on_random_cases() {
         let spec = ruleset_spec(&mut rng);
         lines.push(spec_json(rs_id, &spec));
         let built = build(&spec);
-        ours.push(if built.is_ok() { "ok".into() } else { "E:Load".into() });
+        ours.push(if built.is_ok() {
+            "ok".into()
+        } else {
+            "E:Load".into()
+        });
         what.push(format!("ruleset {rs_id}: {}", spec_json(rs_id, &spec)));
         // Parser structure: str(check) for every rule value.
         for f in &spec.files {
@@ -354,10 +635,17 @@ fn agrees_with_oslo_policy_on_random_cases() {
             }
         }
         for _ in 0..25 {
-            let rule = if rng.chance(90) { rng.pick(&spec.names).clone() } else { "unknown:rule".to_string() };
+            let rule = if rng.chance(90) {
+                rng.pick(&spec.names).clone()
+            } else {
+                "unknown:rule".to_string()
+            };
             let creds = py_like_creds(&mut rng);
             let tgt = target(&mut rng);
-            lines.push(json!({"op": "enforce", "rs": rs_id, "rule": rule, "target": tgt, "creds": creds}).to_string());
+            lines.push(
+                json!({"op": "enforce", "rs": rs_id, "rule": rule, "target": tgt, "creds": creds})
+                    .to_string(),
+            );
             let a = match &built {
                 Ok(e) => {
                     let c = Credentials::from_json(&creds.to_string()).expect("creds");
@@ -367,14 +655,23 @@ fn agrees_with_oslo_policy_on_random_cases() {
                 Err(_) => "E:Load".into(),
             };
             ours.push(a);
-            what.push(format!("enforce rule={rule:?} target={tgt} creds={creds}\n  rules:  {}", spec_json(rs_id, &spec)));
+            what.push(format!(
+                "enforce rule={rule:?} target={tgt} creds={creds}\n  rules:  {}",
+                spec_json(rs_id, &spec)
+            ));
             enforce_cases += 1;
         }
         rs_id += 1;
     }
     let t0 = std::time::Instant::now();
     let theirs = run_oracle("oslo_eval.py", &lines);
-    println!("{} lines ({} enforce cases, {} rule sets) decided by oslo.policy in {:?}", lines.len(), enforce_cases, rs_id, t0.elapsed());
+    println!(
+        "{} lines ({} enforce cases, {} rule sets) decided by oslo.policy in {:?}",
+        lines.len(),
+        enforce_cases,
+        rs_id,
+        t0.elapsed()
+    );
     let mut bad = Vec::new();
     for i in 0..lines.len() {
         let ok = ours[i] == theirs[i]
@@ -386,7 +683,10 @@ fn agrees_with_oslo_policy_on_random_cases() {
         }
     }
     for &i in bad.iter().take(8) {
-        eprintln!("DISAGREEMENT #{i}\n  case:   {}\n  ours:   {}\n  oslo:   {}", what[i], ours[i], theirs[i]);
+        eprintln!(
+            "DISAGREEMENT #{i}\n  case:   {}\n  ours:   {}\n  oslo:   {}",
+            what[i], ours[i], theirs[i]
+        );
     }
     // Tally of outcomes, so a run that only ever says "F" would be visible.
     let mut tally = std::collections::BTreeMap::new();
@@ -396,7 +696,17 @@ fn agrees_with_oslo_policy_on_random_cases() {
         }
     }
     println!("oslo outcomes over enforce cases: {tally:?}");
-    assert!(tally.get("T").copied().unwrap_or(0) > total / 20, "too few True outcomes: generator is degenerate");
-    assert!(tally.get("F").copied().unwrap_or(0) > total / 20, "too few False outcomes: generator is degenerate");
-    assert!(bad.is_empty(), "{} disagreements with oslo.policy (seed {seed})", bad.len());
+    assert!(
+        tally.get("T").copied().unwrap_or(0) > total / 20,
+        "too few True outcomes: generator is degenerate"
+    );
+    assert!(
+        tally.get("F").copied().unwrap_or(0) > total / 20,
+        "too few False outcomes: generator is degenerate"
+    );
+    assert!(
+        bad.is_empty(),
+        "{} disagreements with oslo.policy (seed {seed})",
+        bad.len()
+    );
 }

@@ -7,6 +7,7 @@
 //! `scripts/test` exports), or one started here. If Keystone cannot be started
 //! the tests FAIL with the reason; they never skip.
 
+pub mod ec2_oracle;
 pub mod faults;
 pub mod keystone;
 pub mod logs;

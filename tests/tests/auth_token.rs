@@ -102,6 +102,16 @@ async fn body_text(r: Response<Body>) -> String {
     String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
 
+fn sorted_roles(seen: &Seen) -> Vec<String> {
+    let mut roles: Vec<String> = header(seen, "x-roles")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    roles.sort();
+    roles
+}
+
 fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
     seen.headers.get(name).map(|v| v.to_str().unwrap())
 }
@@ -242,7 +252,11 @@ async fn domain_and_system_scoped_tokens() {
     assert_eq!(header(&seen, "x-domain-name"), Some("Default"));
     assert_eq!(header(&seen, "x-project-id"), None);
     assert_eq!(header(&seen, "x-tenant-id"), None);
-    assert_eq!(header(&seen, "x-roles"), Some("admin"));
+    // Keystone expands implied roles: admin -> manager -> member -> reader.
+    assert_eq!(
+        sorted_roles(&seen),
+        ["admin", "manager", "member", "reader"]
+    );
     let identity = seen.identity.unwrap();
     assert!(matches!(&identity.scope, Scope::Domain { id, .. } if id == "default"));
 
@@ -292,7 +306,11 @@ async fn a_trust_scoped_token_carries_the_trust() {
     // Impersonation: the token speaks for the trustor.
     assert_eq!(header(&seen, "x-user-id"), Some(f.demo.user_id.as_str()));
     assert_eq!(header(&seen, "x-project-id"), f.demo.project_id.as_deref());
-    assert_eq!(header(&seen, "x-roles"), Some("member"));
+    assert_eq!(
+        sorted_roles(&seen),
+        ["member", "reader"],
+        "the delegated role and what it implies"
+    );
     let identity = seen.identity.unwrap();
     let trust = identity.trust.clone().expect("trust info");
     assert_eq!(trust.id.expose(), trust_id);
@@ -594,8 +612,10 @@ async fn bad_token_bytes_are_401_not_500() {
     let long = "A".repeat(10 * 1024);
     let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
         ("10 kB token", vec![long.into_bytes()]),
-        ("control character", vec![b"abc\x01def".to_vec()]),
+        // (Other control characters cannot reach a layer: hyper refuses such a
+        // request with 400 while parsing it; the gateway's tests send one.)
         ("tab inside", vec![b"abc\tdef".to_vec()]),
+        ("Latin-1 byte", vec![b"tok\xe9n".to_vec()]),
         ("non-UTF-8 bytes", vec![vec![0x67, 0xff, 0xfe, 0x80]]),
         (
             "conflicting repeats",

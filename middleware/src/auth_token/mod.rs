@@ -39,6 +39,9 @@ pub mod response;
 mod service;
 mod validator;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::AuthTokenConfig;
 pub use headers::{
     is_spoofable, strip_spoofable, v2_catalog_json, IdentityHeaders, AUTH_TOKEN, IDENTITY_STATUS,

@@ -402,7 +402,7 @@ fn read_string(cs: &[char], start: usize, prefix: &str) -> Result<(StrLit, usize
     }
     let body: String = cs[body_start..i.min(cs.len())].iter().collect();
     let end = i + if triple { 3 } else { 1 };
-    if bytes && body.chars().any(|c| !c.is_ascii()) {
+    if bytes && !body.is_ascii() {
         return Err(PyError::syntax(
             "bytes can only contain ASCII literal characters",
         ));
@@ -731,9 +731,7 @@ impl Parser<'_> {
             let is_cmp = ["==", "!=", "<", ">", "<=", ">="]
                 .iter()
                 .any(|o| self.is_op(o));
-            if is_cmp {
-                self.pos += 1;
-            } else if self.is_kw("in") {
+            if is_cmp || self.is_kw("in") {
                 self.pos += 1;
             } else if self.is_kw("not") && matches!(self.peek2(), Tok::Name(n) if n == "in") {
                 self.pos += 2;

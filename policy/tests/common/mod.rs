@@ -9,14 +9,21 @@ use std::sync::Arc;
 use heatgate_policy::remote::{body_passes, RemoteCheck, RemoteError, RemoteRequest};
 
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// The oracle interpreter; panics (never skips) when it is missing.
 pub fn oracle_python() -> PathBuf {
     if let Ok(p) = std::env::var("HEATGATE_ORACLE_PYTHON") {
         let p = PathBuf::from(p);
-        assert!(p.exists(), "HEATGATE_ORACLE_PYTHON={} does not exist", p.display());
+        assert!(
+            p.exists(),
+            "HEATGATE_ORACLE_PYTHON={} does not exist",
+            p.display()
+        );
         return p;
     }
     let p = workspace_root().join(".oracles/venv/bin/python");
@@ -32,7 +39,9 @@ pub fn oracle_python() -> PathBuf {
 /// Runs a script of the oracle directory over JSON lines, one answer per line.
 pub fn run_oracle(script: &str, lines: &[String]) -> Vec<String> {
     let py = oracle_python();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle").join(script);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/oracle")
+        .join(script);
     let mut child = Command::new(&py)
         .arg(&script)
         .stdin(Stdio::piped())
@@ -50,7 +59,13 @@ pub fn run_oracle(script: &str, lines: &[String]) -> Vec<String> {
     writer.join().expect("writer");
     let status = child.wait().expect("oracle exit");
     assert!(status.success(), "oracle exited with {status}");
-    assert_eq!(answers.len(), lines.len(), "oracle answered {} of {} lines", answers.len(), lines.len());
+    assert_eq!(
+        answers.len(),
+        lines.len(),
+        "oracle answered {} of {} lines",
+        answers.len(),
+        lines.len()
+    );
     answers
 }
 
@@ -84,7 +99,10 @@ pub fn seed() -> u64 {
     let seed = match std::env::var("HEATGATE_POLICY_SEED") {
         Ok(s) => s.parse().expect("HEATGATE_POLICY_SEED must be a u64"),
         Err(_) => {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             (t as u64) ^ u64::from(std::process::id()).rotate_left(32)
         }
     };

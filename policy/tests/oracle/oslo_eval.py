@@ -121,6 +121,15 @@ def enforce(case):
         return "E:InvalidScope"
     except requests.exceptions.ConnectionError:
         return "E:ConnectionError"
+    except RecursionError:
+        return "E:RecursionError"
+    except TypeError as e:
+        # inspect.getfullargspec turns a RecursionError (a rule cycle) into
+        # TypeError('unsupported callable'); which frame hits the limit first is
+        # a CPython detail, so report the cause.
+        if str(e) == "unsupported callable" and isinstance(e.__cause__, RecursionError):
+            return "E:RecursionError"
+        return "E:TypeError"
     except Exception as e:  # noqa: BLE001 - the class is the answer
         return "E:" + type(e).__name__
     return "T" if ok else "F"

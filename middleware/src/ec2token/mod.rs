@@ -1,0 +1,86 @@
+//! ec2token: AWS-style signed requests (SigV0, 1, 2 and 4), verified through
+//! Keystone's `/v3/ec2tokens` as Heat's `ec2authtoken` middleware does, or
+//! locally (`verify = "local"`).
+//!
+//! For every request the layer
+//! 1. finds the signature (param `Signature`, else `X-Amz-Signature`, else the
+//!    `Authorization` header) and the access key (`AWSAccessKeyId`, else
+//!    `X-Amz-Credential`, else the header's `Credential=`), reading a form body
+//!    within `max_body_size`; without them it answers `IncompleteSignature` (400)
+//!    or `MissingAuthenticationToken` (403), or passes the request on untouched
+//!    when it carries `X-Auth-User` (standalone password authentication);
+//! 2. refuses what Keystone could not compute (400), time stamps older than
+//!    15 minutes, too far in the future, or past `Expires` / `X-Amz-Expires`
+//!    (403 `AccessDenied`);
+//! 3. asks Keystone (or verifies locally) and answers `InvalidClientTokenId`,
+//!    `SignatureDoesNotMatch` or `AccessDenied` (403), or `ServiceUnavailable`
+//!    (503) when Keystone cannot be asked;
+//! 4. removes `X-Auth-Token`, `X-Tenant-Name`, `X-Tenant-Id`, `X-Roles`,
+//!    `X-Auth-URL` and `X-Auth-EC2-Creds` from the request and sets them from the
+//!    token; puts a typed [`Identity`](crate::context::Identity)
+//!    ([`AuthMethod::Ec2Signature`](crate::context::AuthMethod::Ec2Signature))
+//!    into its extensions, and the body it read back into the request.
+//!
+//! Beyond Heat: `X-Amz-Signature` is not sent to Keystone as a parameter, so
+//! presigned SigV4 URLs work; repeated parameter names are refused (400
+//! `InvalidQueryParameter`), since Heat verifies the last value while a service
+//! behind may read the first.
+//!
+//! Errors are Heat's AWS XML documents ([`Ec2Error`]).
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use heatgate_keystone::{Client, ClientConfig};
+//! use heatgate_middleware::context::Identity;
+//! use heatgate_middleware::ec2token::{Ec2TokenConfig, Ec2TokenLayer};
+//!
+//! # fn demo(client_config: ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(client_config)?;
+//! let layer = Ec2TokenLayer::new(Ec2TokenConfig::default(), client)?;
+//! let app: Router = Router::new()
+//!     .route("/v1/", get(|id: Identity| async move { id.user_id.clone() }))
+//!     .layer(layer);
+//! # Ok(()) }
+//! ```
+//!
+//! The parsers have a fuzz target (`middleware/fuzz`, run with
+//! `cargo +nightly fuzz run ec2_request` from `middleware/`).
+
+mod config;
+mod error;
+mod local;
+pub mod request;
+mod service;
+pub mod signature;
+
+use std::sync::Arc;
+
+use heatgate_keystone::{Ec2Outcome, Secret, TokenBody};
+
+pub use config::{Ec2TokenConfig, VerifyMode};
+pub use error::{xml_body, Ec2Error};
+pub use local::LocalStats;
+pub use service::{Ec2Token, Ec2TokenLayer, Ec2TokenLayerError, DOWNSTREAM_HEADERS};
+
+/// A verified signed request: the token Keystone issued for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified {
+    token: Secret,
+    body: Arc<TokenBody>,
+}
+
+/// The AWS error for a Keystone refusal. The message is only informative with
+/// Keystone's `insecure_debug`; without it Heat's `AccessDenied` stands.
+pub(crate) fn keystone_refusal(outcome: &Ec2Outcome) -> Ec2Error {
+    match outcome {
+        Ec2Outcome::UnknownAccessKey => Ec2Error::UnknownAccessKey,
+        Ec2Outcome::Rejected {
+            message: Some(m), ..
+        } if m.starts_with("Invalid EC2 signature")
+            || m.starts_with("EC2 signature not supplied") =>
+        {
+            Ec2Error::SignatureMismatch
+        }
+        _ => Ec2Error::AccessDenied("keystone refused the signature"),
+    }
+}

@@ -1,0 +1,369 @@
+//! The ec2token layer and service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use heatgate_keystone::{Client, Ec2Outcome};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use time::OffsetDateTime;
+use tower::{Layer, Service};
+
+use super::config::{Ec2TokenConfig, VerifyMode};
+use super::error::Ec2Error;
+use super::local::{LocalStats, LocalVerifier};
+use super::request::{read_request, FormKind, Head, InputError, Reading};
+use super::signature::{check_freshness, prepare, Ec2Credentials, Freshness};
+use super::{keystone_refusal, Verified};
+use crate::context::{AuthMethod, Identity, IdentityData};
+use crate::BoxError;
+
+const AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
+const TENANT_NAME: HeaderName = HeaderName::from_static("x-tenant-name");
+const TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
+const ROLES: HeaderName = HeaderName::from_static("x-roles");
+const AUTH_URL: HeaderName = HeaderName::from_static("x-auth-url");
+const EC2_CREDS: HeaderName = HeaderName::from_static("x-auth-ec2-creds");
+const AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
+
+/// The headers the layer sets for the service behind it (and removes from
+/// every signed request first).
+pub const DOWNSTREAM_HEADERS: [HeaderName; 6] = [
+    AUTH_TOKEN,
+    TENANT_NAME,
+    TENANT_ID,
+    ROLES,
+    AUTH_URL,
+    EC2_CREDS,
+];
+
+/// Why the layer could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Ec2TokenLayerError {
+    /// `auth_uri` cannot be a header value.
+    #[error("ec2authtoken auth_uri is not a valid header value")]
+    AuthUri,
+}
+
+enum Verifier {
+    Keystone,
+    Local(LocalVerifier),
+}
+
+struct Shared {
+    config: Ec2TokenConfig,
+    freshness: Freshness,
+    client: Client,
+    auth_url: HeaderValue,
+    verifier: Verifier,
+}
+
+/// Verifies EC2-signed requests in front of a service (see the module docs).
+#[derive(Clone)]
+pub struct Ec2TokenLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Ec2TokenLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ec2TokenLayer")
+            .field("verify", &self.shared.config.verify)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ec2TokenLayer {
+    /// Builds the layer: `client` must carry the service credentials (Keystone
+    /// wants an admin or service role for `/v3/ec2tokens`).
+    pub fn new(config: Ec2TokenConfig, client: Client) -> Result<Self, Ec2TokenLayerError> {
+        let uri = config
+            .auth_uri
+            .clone()
+            .unwrap_or_else(|| client.config().auth_url.to_string());
+        let auth_url = HeaderValue::from_str(&uri).map_err(|_| Ec2TokenLayerError::AuthUri)?;
+        let verifier = match config.verify {
+            VerifyMode::Keystone => Verifier::Keystone,
+            VerifyMode::Local => Verifier::Local(LocalVerifier::new(client.clone(), &config)),
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                freshness: config.freshness(),
+                config,
+                client,
+                auth_url,
+                verifier,
+            }),
+        })
+    }
+
+    /// The local mode's counters (`None` in keystone mode).
+    pub fn local_stats(&self) -> Option<&LocalStats> {
+        match &self.shared.verifier {
+            Verifier::Local(l) => Some(l.stats()),
+            Verifier::Keystone => None,
+        }
+    }
+
+    /// The Keystone client.
+    pub fn client(&self) -> &Client {
+        &self.shared.client
+    }
+}
+
+impl<S> Layer<S> for Ec2TokenLayer {
+    type Service = Ec2Token<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Ec2Token {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service built by [`Ec2TokenLayer`]. The service behind it receives an
+/// [`axum::body::Body`] (the body the layer read, or the original one).
+#[derive(Clone)]
+pub struct Ec2Token<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Ec2Token<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ec2Token")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Ec2Token<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Ec2Token<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone is not ready; keep the ready one for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let request = match shared.authenticate(request).await {
+                Ok(request) => request,
+                Err(denial) => {
+                    tracing::info!(code = denial.code(), reason = %denial, "EC2 signature refused");
+                    return Ok(denial.response());
+                }
+            };
+            Ok(inner.call(request).await?.map(Body::new))
+        })
+    }
+}
+
+fn input_error(e: InputError) -> Ec2Error {
+    match e {
+        InputError::RepeatedHeader(_) | InputError::NoHost => Ec2Error::Malformed(e.to_string()),
+        other => Ec2Error::InvalidQuery(other.to_string()),
+    }
+}
+
+impl Shared {
+    async fn authenticate<B>(&self, request: Request<B>) -> Result<Request<Body>, Ec2Error>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = request.into_parts();
+        let head = Head::read(&parts).map_err(input_error)?;
+        let password_user = parts.headers.contains_key(AUTH_USER);
+
+        // Nothing to read in the body: decide now and keep the body streaming.
+        if head.form == FormKind::None && !head.has_signature() {
+            if password_user {
+                return Ok(Request::from_parts(parts, Body::new(body)));
+            }
+            return Err(Ec2Error::NoSignature);
+        }
+
+        let limit = self.config.max_body_size;
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(Ec2Error::TooLarge);
+        }
+        let bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(Ec2Error::TooLarge),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the request body");
+                return Err(Ec2Error::InvalidQuery("unreadable body".into()));
+            }
+        };
+
+        let signed = match read_request(&parts, &head, &bytes).map_err(input_error)? {
+            Reading::Signed(s) => s,
+            Reading::NoSignature if password_user => {
+                return Ok(Request::from_parts(parts, Body::from(bytes)))
+            }
+            Reading::NoSignature => return Err(Ec2Error::NoSignature),
+            Reading::NoAccessKey if password_user => {
+                return Ok(Request::from_parts(parts, Body::from(bytes)))
+            }
+            Reading::NoAccessKey => return Err(Ec2Error::NoAccessKey),
+        };
+        let creds = signed.credentials;
+        let verified = self.verify(&creds).await?;
+
+        let headers = &mut parts.headers;
+        for name in &DOWNSTREAM_HEADERS {
+            headers.remove(name);
+        }
+        let body = &verified.body;
+        let project = body
+            .project
+            .as_ref()
+            .ok_or(Ec2Error::AccessDenied("the token is not project-scoped"))?;
+        let set = |headers: &mut http::HeaderMap, name: HeaderName, value: &str| {
+            match HeaderValue::from_bytes(value.as_bytes()) {
+                Ok(v) => {
+                    headers.insert(name, v);
+                }
+                Err(_) => tracing::warn!(header = %name, "value cannot be sent as a header"),
+            }
+        };
+        set(headers, AUTH_TOKEN, verified.token.expose());
+        set(
+            headers,
+            TENANT_NAME,
+            project.name.as_deref().unwrap_or_default(),
+        );
+        set(headers, TENANT_ID, &project.id);
+        let roles: Vec<&str> = body.role_names().collect();
+        set(headers, ROLES, &roles.join(","));
+        headers.insert(AUTH_URL, self.auth_url.clone());
+        set(
+            headers,
+            EC2_CREDS,
+            &ec2_creds_json(&creds.access, &creds.signature),
+        );
+        let identity = Identity::new(
+            Arc::new(IdentityData::from_token(body)),
+            verified.token.clone(),
+            AuthMethod::Ec2Signature,
+        );
+        parts.extensions.insert(identity);
+        Ok(Request::from_parts(parts, Body::from(bytes)))
+    }
+
+    async fn verify(&self, creds: &Ec2Credentials) -> Result<Verified, Ec2Error> {
+        let prepared = prepare(creds).map_err(|e| Ec2Error::Malformed(e.to_string()))?;
+        check_freshness(creds, OffsetDateTime::now_utc(), &self.freshness)
+            .map_err(|_| Ec2Error::AccessDenied("time stamp out of bounds"))?;
+        match &self.verifier {
+            Verifier::Local(local) => local.verify(creds, &prepared).await,
+            Verifier::Keystone => match self.client.ec2_tokens(creds).await {
+                Ok(Ec2Outcome::Accepted(a)) => Ok(Verified {
+                    token: a.token,
+                    body: Arc::new(a.body),
+                }),
+                Ok(other) => Err(keystone_refusal(&other)),
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, "keystone cannot verify an EC2 signature");
+                    Err(Ec2Error::Unavailable)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "keystone refused an EC2 signature");
+                    Err(Ec2Error::AccessDenied("keystone refused the request"))
+                }
+            },
+        }
+    }
+}
+
+/// `json.dumps({"ec2Credentials": {"access": ..., "signature": ...}})`, byte for
+/// byte as Python writes it (`", "` and `": "` separators, ASCII escapes).
+pub(crate) fn ec2_creds_json(access: &str, signature: &str) -> String {
+    format!(
+        "{{\"ec2Credentials\": {{\"access\": {}, \"signature\": {}}}}}",
+        py_json_str(access),
+        py_json_str(signature)
+    )
+}
+
+fn py_json_str(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ec2_creds_header_is_python_json() {
+        assert_eq!(
+            ec2_creds_json("AK", "a/b+c="),
+            r#"{"ec2Credentials": {"access": "AK", "signature": "a/b+c="}}"#
+        );
+        assert_eq!(py_json_str("é\"\u{1}"), r#""\u00e9\"\u0001""#);
+        assert_eq!(py_json_str("\u{1F600}"), r#""\ud83d\ude00""#);
+    }
+}
