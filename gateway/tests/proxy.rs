@@ -207,12 +207,13 @@ async fn the_proxy_authenticates_forwards_and_strips() {
     assert_eq!(r.status().as_u16(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
 
-    // curl, as a user would.
-    let out = Command::new("curl")
+    // curl, as a user would (async: the upstream runs on this test's runtime).
+    let out = tokio::process::Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
         .arg(format!("X-Auth-Token: {token}"))
         .arg(gw.url("/v1/curl"))
         .output()
+        .await
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
 
