@@ -514,3 +514,118 @@ fn describe(err: &reqwest::Error) -> String {
         parts.join(": ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DomainRef, ScopeRequest, UserRef};
+
+    fn body(issued: OffsetDateTime, expires: OffsetDateTime) -> TokenBody {
+        let fmt = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        serde_json::from_value(serde_json::json!({
+            "user": {"id": "u"}, "issued_at": fmt(issued), "expires_at": fmt(expires)
+        }))
+        .unwrap()
+    }
+
+    fn service(issued: OffsetDateTime, expires: OffsetDateTime) -> ServiceToken {
+        ServiceToken {
+            token: Secret::new("t"),
+            body: body(issued, expires),
+            identity_url: "http://k/v3".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_service_token_is_refreshed_when_fewer_than_120_seconds_remain() {
+        let now = OffsetDateTime::now_utc();
+        let hour = time::Duration::hours(1);
+        assert!(service(now - hour, now + time::Duration::seconds(121)).is_fresh(now));
+        assert!(!service(now - hour, now + time::Duration::seconds(119)).is_fresh(now));
+        // A 10 s token lifetime (tests): refreshed in its second half, not always.
+        let short = service(now, now + time::Duration::seconds(10));
+        assert!(short.is_fresh(now + time::Duration::seconds(4)));
+        assert!(!short.is_fresh(now + time::Duration::seconds(6)));
+    }
+
+    fn client_to(addr: std::net::SocketAddr, retries: u32, timeout: Duration) -> Client {
+        let mut config = ClientConfig::new(format!("http://{addr}/v3").parse().unwrap());
+        config.http_request_max_retries = retries;
+        config.http_connect_timeout = timeout;
+        config.service_auth = Some(PasswordAuth {
+            user: UserRef::Name {
+                name: "heat".into(),
+                domain: DomainRef::default_domain(),
+            },
+            password: Secret::new("pw"),
+            scope: ScopeRequest::ProjectName {
+                name: "service".into(),
+                domain: DomainRef::default_domain(),
+            },
+        });
+        Client::new(config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn connection_errors_are_retried_and_then_unavailable() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = client_to(addr, 2, Duration::from_secs(2));
+        let err = client
+            .validate("token", ValidateOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+        assert!(err.is_unavailable());
+        assert_eq!(
+            client.stats().calls.load(Ordering::Relaxed),
+            3,
+            "one try and two retries"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_keystone_is_a_timeout_bounded_per_call_and_not_retried() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let client = client_to(addr, 3, Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let err = client
+            .validate("token", ValidateOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(client.stats().calls.load(Ordering::Relaxed), 1);
+        assert!(!err.to_string().contains("token"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_token_that_is_not_a_header_value_is_invalid_without_a_call() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = client_to(addr, 0, Duration::from_secs(1));
+        assert!(matches!(
+            client.validate("a\nb", ValidateOptions::default()).await,
+            Ok(Validation::Invalid)
+        ));
+        assert_eq!(client.stats().calls.load(Ordering::Relaxed), 0);
+    }
+}

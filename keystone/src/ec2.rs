@@ -50,7 +50,8 @@ pub enum Ec2Outcome {
     Accepted(Authenticated),
     /// 404 "EC2 access key not found."
     UnknownAccessKey,
-    /// 401/403 (bad signature, expired, disabled user or project, no role) or 400.
+    /// 401/403 (bad signature, expired, disabled user or project, no role), 400,
+    /// or 413 (the credentials document is larger than Keystone accepts).
     Rejected {
         /// Keystone's status.
         status: u16,
@@ -211,7 +212,7 @@ impl Client {
                         }
                     }
                 }
-                400 | 401 | 403 => return Ok(rejected(&answer)),
+                400 | 401 | 403 | 413 => return Ok(rejected(&answer)),
                 _ => {
                     return Err(server_error(answer.status, WHAT).unwrap_or(
                         Error::InvalidResponse {

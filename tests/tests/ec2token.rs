@@ -49,7 +49,11 @@ fn recorder(
         let inbox = inbox.clone();
         async move {
             let (parts, body) = req.into_parts();
-            let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             inbox.lock().unwrap().push(Seen {
                 uri: parts.uri,
                 identity: parts.extensions.get::<Identity>().cloned(),
@@ -157,7 +161,10 @@ fn presigned_v2(
         verb: method.into(),
         path: unquoted_path.into(),
         params: Ordered::from_pairs([
-            ("SignatureMethod", if sha1 { "HmacSHA1" } else { "HmacSHA256" }),
+            (
+                "SignatureMethod",
+                if sha1 { "HmacSHA1" } else { "HmacSHA256" },
+            ),
             ("SignatureVersion", "2"),
             ("AWSAccessKeyId", cred.access.as_str()),
             ("Timestamp", timestamp),
@@ -168,9 +175,17 @@ fn presigned_v2(
         // What a client signing with HmacSHA1 sends (Keystone always checks SHA-256).
         let mut pairs: Vec<(&str, &str)> = creds.params.iter().collect();
         pairs.sort();
-        let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", quote(k), quote(v))).collect();
-        let sts = format!("{method}\n{}\n{unquoted_path}\n{}", creds.host, qs.join("&"));
-        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(cred.secret.expose().as_bytes()).unwrap();
+        let qs: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+            .collect();
+        let sts = format!(
+            "{method}\n{}\n{unquoted_path}\n{}",
+            creds.host,
+            qs.join("&")
+        );
+        let mut mac =
+            hmac::Hmac::<sha1::Sha1>::new_from_slice(cred.secret.expose().as_bytes()).unwrap();
         mac.update(sts.as_bytes());
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     } else {
@@ -191,7 +206,12 @@ fn waitcondition_path() -> String {
     format!("/v1/waitcondition/arn:openstack:heat::{project}:stacks/mystack/s-id/resources/wch")
 }
 
-fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Request<Body> {
+fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Request<Body> {
     let mut b = Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -200,7 +220,13 @@ fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Bo
 }
 
 /// botocore signs; the request is replayed through the layer as received.
-fn botocore(cred: &Ec2Credential, method: &str, url: &str, body: &str, presign: bool) -> Request<Body> {
+fn botocore(
+    cred: &Ec2Credential,
+    method: &str,
+    url: &str,
+    body: &str,
+    presign: bool,
+) -> Request<Body> {
     let headers = if method == "POST" {
         json!({"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
     } else {
@@ -226,7 +252,10 @@ fn replay(method: &str, url: &str, headers: &Value, body: &str) -> Request<Body>
         Some(p) => format!("{}:{p}", parsed.host_str().unwrap()),
         None => parsed.host_str().unwrap().to_string(),
     };
-    let mut b = Request::builder().method(method).uri(target).header("host", host);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(target)
+        .header("host", host);
     for pair in headers.as_array().unwrap() {
         b = b.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
     }
@@ -239,7 +268,15 @@ fn assert_demo(seen: &Seen, cred: &Ec2Credential) {
     let h = &seen.headers;
     assert_eq!(h["x-tenant-id"], project);
     assert_eq!(h["x-tenant-name"], demo.project_name.as_deref().unwrap());
-    assert!(h["x-roles"].to_str().unwrap().split(',').any(|r| r == "member"), "{:?}", h["x-roles"]);
+    assert!(
+        h["x-roles"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .any(|r| r == "member"),
+        "{:?}",
+        h["x-roles"]
+    );
     assert!(!h["x-auth-token"].is_empty());
     assert_eq!(h["x-auth-url"], Keystone::shared().auth_url().as_str());
     let creds: Value = serde_json::from_slice(h["x-auth-ec2-creds"].as_bytes()).unwrap();
@@ -248,7 +285,10 @@ fn assert_demo(seen: &Seen, cred: &Ec2Credential) {
     assert_eq!(identity.method, AuthMethod::Ec2Signature);
     assert_eq!(identity.user_id, demo.user_id);
     assert_eq!(identity.project_id(), Some(project));
-    assert_eq!(identity.auth_token.expose(), h["x-auth-token"].to_str().unwrap());
+    assert_eq!(
+        identity.auth_token.expose(),
+        h["x-auth-token"].to_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -256,13 +296,26 @@ async fn botocore_sigv4_header_get_and_post() {
     for mode in MODES {
         let h = Harness::new(mode);
         let cred = h.credential().await;
-        let req = botocore(&cred, "GET", "http://heat.example.com:8000/v1/?Action=ListStacks&Version=2010-05-15", "", false);
+        let req = botocore(
+            &cred,
+            "GET",
+            "http://heat.example.com:8000/v1/?Action=ListStacks&Version=2010-05-15",
+            "",
+            false,
+        );
         let (status, body, seen) = h.send(req).await;
         assert_eq!(status, 200, "{mode:?}: {body}");
         assert_demo(&seen.unwrap(), &cred);
 
-        let form = "Action=DescribeStackResource&StackName=s&LogicalResourceId=r&Version=2010-05-15";
-        let req = botocore(&cred, "POST", "http://heat.example.com:8000/v1/", form, false);
+        let form =
+            "Action=DescribeStackResource&StackName=s&LogicalResourceId=r&Version=2010-05-15";
+        let req = botocore(
+            &cred,
+            "POST",
+            "http://heat.example.com:8000/v1/",
+            form,
+            false,
+        );
         let (status, body, seen) = h.send(req).await;
         assert_eq!(status, 200, "{mode:?}: {body}");
         let seen = seen.unwrap();
@@ -276,7 +329,13 @@ async fn botocore_presigned_sigv4() {
     for mode in MODES {
         let h = Harness::new(mode);
         let cred = h.credential().await;
-        let req = botocore(&cred, "GET", "http://127.0.0.1:8000/v1/?Action=ListStacks", "", true);
+        let req = botocore(
+            &cred,
+            "GET",
+            "http://127.0.0.1:8000/v1/?Action=ListStacks",
+            "",
+            true,
+        );
         let (status, body, seen) = h.send(req).await;
         assert_eq!(status, 200, "{mode:?}: {body}");
         let seen = seen.unwrap();
@@ -324,26 +383,57 @@ async fn cfn_signal_presigned_v2_put_with_curl() {
         let cred = h.credential().await;
         let addr = serve(&h).await;
         let host = addr.to_string();
-        let target = presigned_v2(&cred, "PUT", &host, &waitcondition_path(), &now_iso(), false);
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            &host,
+            &waitcondition_path(),
+            &now_iso(),
+            false,
+        );
         let data = r#"{"Status": "SUCCESS", "Reason": "Configuration Complete", "UniqueId": "1", "Data": "Application has completed configuration."}"#;
         let curl = |target: String| {
             let data = data.to_string();
             tokio::task::spawn_blocking(move || {
                 std::process::Command::new("curl")
-                    .args(["-s", "-o", "/dev/stderr", "-w", "%{http_code}", "-X", "PUT", "-H", "Content-Type:", "--data-binary", &data])
+                    .args([
+                        "-s",
+                        "-o",
+                        "/dev/stderr",
+                        "-w",
+                        "%{http_code}",
+                        "-X",
+                        "PUT",
+                        "-H",
+                        "Content-Type:",
+                        "--data-binary",
+                        &data,
+                    ])
                     .arg(format!("http://{host}{target}", host = addr))
                     .output()
                     .expect("curl")
             })
         };
         let out = curl(target.clone()).await.unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{mode:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "200",
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let seen = h.inbox.lock().unwrap().last().cloned().unwrap();
         assert_eq!(seen.body, data, "the JSON body reaches the service");
         assert_demo(&seen, &cred);
 
         // HmacSHA1: refused, as Keystone refuses it.
-        let sha1 = presigned_v2(&cred, "PUT", &addr.to_string(), &waitcondition_path(), &now_iso(), true);
+        let sha1 = presigned_v2(
+            &cred,
+            "PUT",
+            &addr.to_string(),
+            &waitcondition_path(),
+            &now_iso(),
+            true,
+        );
         let out = curl(sha1).await.unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "403", "{mode:?}");
     }
@@ -357,16 +447,51 @@ async fn host_with_and_without_port() {
         let path = waitcondition_path();
         let quoted = path.replace(':', "%3A");
         // Signed with the port, sent with it.
-        let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &path, &now_iso(), false);
-        let (status, body, _) = h.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await;
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        );
+        let (status, body, _) = h
+            .send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
+            .await;
         assert_eq!(status, 200, "{mode:?}: {body}");
         // Signed without the port, sent with it: Keystone retries without the port.
         let target = presigned_v2(&cred, "PUT", "heat.example.com", &path, &now_iso(), false);
-        let (status, body, _) = h.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await;
+        let (status, body, _) = h
+            .send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
+            .await;
         assert_eq!(status, 200, "{mode:?}: {body}");
         // Signed with a port, sent without one.
-        let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &path, &now_iso(), false);
-        let (status, body, _) = h.send(request("PUT", &target, &[("host", "heat.example.com")], "{}")).await;
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        );
+        let (status, body, _) = h
+            .send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com")],
+                "{}",
+            ))
+            .await;
         assert_eq!(status, 403, "{mode:?}: {body}");
         assert!(target.starts_with(&quoted));
     }
@@ -383,7 +508,14 @@ async fn refusals() {
         // Wrong secret.
         let mut wrong = cred.clone();
         wrong.secret = heatgate_keystone::Secret::new("not-the-secret");
-        let target = presigned_v2(&wrong, "PUT", "heat.example.com:8000", &path, &now_iso(), false);
+        let target = presigned_v2(
+            &wrong,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        );
         let (status, body, seen) = h.send(request("PUT", &target, &host, "{}")).await;
         assert_eq!(status, 403, "{mode:?}");
         assert!(seen.is_none());
@@ -396,21 +528,51 @@ async fn refusals() {
         // Unknown access key.
         let mut unknown = cred.clone();
         unknown.access = "0123456789abcdef0123456789abcdef".into();
-        let target = presigned_v2(&unknown, "PUT", "heat.example.com:8000", &path, &now_iso(), false);
+        let target = presigned_v2(
+            &unknown,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        );
         let (status, body, _) = h.send(request("PUT", &target, &host, "{}")).await;
-        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "InvalidClientTokenId"), "{mode:?}");
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+            "{mode:?}"
+        );
 
         // Expired time stamp (older than 15 minutes) and one far in the future.
         for offset in [-20i64, 20] {
             let t = time::OffsetDateTime::now_utc() + time::Duration::minutes(offset);
-            let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-            let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &path, &t.format(&f).unwrap(), false);
+            let f =
+                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+            let target = presigned_v2(
+                &cred,
+                "PUT",
+                "heat.example.com:8000",
+                &path,
+                &t.format(&f).unwrap(),
+                false,
+            );
             let (status, body, _) = h.send(request("PUT", &target, &host, "{}")).await;
-            assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "AccessDenied"), "{mode:?} {offset}");
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::FORBIDDEN, "AccessDenied"),
+                "{mode:?} {offset}"
+            );
         }
 
         // A tampered parameter.
-        let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &path, &now_iso(), false);
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        );
         let tampered = target.replace("SignatureVersion=2", "SignatureVersion=2&Extra=1");
         let (status, _, _) = h.send(request("PUT", &tampered, &host, "{}")).await;
         assert_eq!(status, 403, "{mode:?}");
@@ -419,10 +581,20 @@ async fn refusals() {
         assert_eq!(status, 403, "{mode:?}");
 
         // A tampered SigV4 body.
-        let form = "Action=DescribeStackResource&StackName=s&LogicalResourceId=r&Version=2010-05-15";
-        let req = botocore(&cred, "POST", "http://heat.example.com:8000/v1/", form, false);
+        let form =
+            "Action=DescribeStackResource&StackName=s&LogicalResourceId=r&Version=2010-05-15";
+        let req = botocore(
+            &cred,
+            "POST",
+            "http://heat.example.com:8000/v1/",
+            form,
+            false,
+        );
         let (parts, _) = req.into_parts();
-        let req = Request::from_parts(parts, Body::from(form.replace("StackName=s", "StackName=t")));
+        let req = Request::from_parts(
+            parts,
+            Body::from(form.replace("StackName=s", "StackName=t")),
+        );
         let (status, _, _) = h.send(req).await;
         assert_eq!(status, 403, "{mode:?}");
     }
@@ -435,22 +607,46 @@ async fn deleted_credential_stops_working() {
         let cred = h.credential().await;
         let demo = &Keystone::shared().fixtures.demo;
         let send = || async {
-            let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &waitcondition_path(), &now_iso(), false);
-            h.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await
+            let target = presigned_v2(
+                &cred,
+                "PUT",
+                "heat.example.com:8000",
+                &waitcondition_path(),
+                &now_iso(),
+                false,
+            );
+            h.send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
+            .await
         };
         assert_eq!(send().await.0, 200, "{mode:?}");
-        assert!(h.client.delete_ec2_credential(&demo.user_id, &cred.access).await.unwrap());
+        assert!(h
+            .client
+            .delete_ec2_credential(&demo.user_id, &cred.access)
+            .await
+            .unwrap());
         let (status, body, _) = send().await;
         match mode {
             VerifyMode::Keystone => {
-                assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "InvalidClientTokenId"));
+                assert_eq!(
+                    (status, code(&body)),
+                    (StatusCode::FORBIDDEN, "InvalidClientTokenId")
+                );
             }
             _ => {
                 // Within credential_cache_time (2 s) the cached credential still works.
                 assert_eq!(status, 200, "{body}");
                 tokio::time::sleep(Duration::from_millis(2500)).await;
                 let (status, body, _) = send().await;
-                assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "InvalidClientTokenId"), "{body}");
+                assert_eq!(
+                    (status, code(&body)),
+                    (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+                    "{body}"
+                );
             }
         }
     }
@@ -465,8 +661,22 @@ async fn local_mode_reuses_credential_and_token() {
     let cred = h.credential().await;
     let mut tokens = Vec::new();
     for _ in 0..5 {
-        let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &waitcondition_path(), &now_iso(), false);
-        let (status, body, seen) = h.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await;
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &waitcondition_path(),
+            &now_iso(),
+            false,
+        );
+        let (status, body, seen) = h
+            .send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
+            .await;
         assert_eq!(status, 200, "{body}");
         tokens.push(seen.unwrap().headers["x-auth-token"].clone());
     }
@@ -477,13 +687,34 @@ async fn local_mode_reuses_credential_and_token() {
     assert_eq!(stats.local_hits.load(Relaxed), 4);
     assert!(tokens.windows(2).all(|w| w[0] == w[1]), "one token reused");
     // The token is a real one: Keystone validates it.
-    let validation = h.client.validate(tokens[0].to_str().unwrap(), Default::default()).await.unwrap();
-    assert!(matches!(validation, heatgate_keystone::Validation::Valid(_)));
+    let validation = h
+        .client
+        .validate(tokens[0].to_str().unwrap(), Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        validation,
+        heatgate_keystone::Validation::Valid(_)
+    ));
     // A wrong signature is refused locally, with no Keystone call.
     let mut wrong = cred.clone();
     wrong.secret = heatgate_keystone::Secret::new("nope");
-    let target = presigned_v2(&wrong, "PUT", "heat.example.com:8000", &waitcondition_path(), &now_iso(), false);
-    let (status, _, _) = h.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await;
+    let target = presigned_v2(
+        &wrong,
+        "PUT",
+        "heat.example.com:8000",
+        &waitcondition_path(),
+        &now_iso(),
+        false,
+    );
+    let (status, _, _) = h
+        .send(request(
+            "PUT",
+            &target,
+            &[("host", "heat.example.com:8000")],
+            "{}",
+        ))
+        .await;
     assert_eq!(status, 403);
     assert_eq!(stats.token_requests.load(Relaxed), 1);
 }
@@ -492,14 +723,34 @@ async fn local_mode_reuses_credential_and_token() {
 async fn missing_signature_key_and_pass_through() {
     for mode in MODES {
         let h = Harness::new(mode);
-        let (status, body, _) = h.send(request("GET", "/v1/?Action=ListStacks", &[("host", "h")], "")).await;
-        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "IncompleteSignature"));
-        let (status, body, _) = h.send(request("GET", "/v1/?Signature=abc", &[("host", "h")], "")).await;
-        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "MissingAuthenticationToken"));
+        let (status, body, _) = h
+            .send(request(
+                "GET",
+                "/v1/?Action=ListStacks",
+                &[("host", "h")],
+                "",
+            ))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "IncompleteSignature")
+        );
+        let (status, body, _) = h
+            .send(request("GET", "/v1/?Signature=abc", &[("host", "h")], ""))
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "MissingAuthenticationToken")
+        );
         // X-Auth-User without a signature: passed on untouched (spoofed headers too:
         // the password layer behind strips them).
         let (status, _, seen) = h
-            .send(request("POST", "/v1/?Action=ListStacks", &[("host", "h"), ("x-auth-user", "demo"), ("x-auth-key", "pw")], "a=1"))
+            .send(request(
+                "POST",
+                "/v1/?Action=ListStacks",
+                &[("host", "h"), ("x-auth-user", "demo"), ("x-auth-key", "pw")],
+                "a=1",
+            ))
             .await;
         assert_eq!(status, 200);
         let seen = seen.unwrap();
@@ -515,7 +766,14 @@ async fn spoofed_downstream_headers_are_replaced() {
     for mode in MODES {
         let h = Harness::new(mode);
         let cred = h.credential().await;
-        let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &waitcondition_path(), &now_iso(), false);
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &waitcondition_path(),
+            &now_iso(),
+            false,
+        );
         let (status, _, seen) = h
             .send(request(
                 "PUT",
@@ -562,15 +820,40 @@ async fn bad_input_is_a_4xx_never_a_500() {
         ];
         for (i, (req, want_status, want_code)) in cases.into_iter().enumerate() {
             let (status, body, seen) = h.send(req).await;
-            assert_eq!((status.as_u16(), code(&body)), (want_status, want_code), "{mode:?} case {i}: {body}");
+            assert_eq!(
+                (status.as_u16(), code(&body)),
+                (want_status, want_code),
+                "{mode:?} case {i}: {body}"
+            );
             assert!(seen.is_none());
         }
-        // A 1 MB body within the limit is hashed and signed like any other.
+        // A validly signed 1 MB body: over the limit (Heat's and Keystone's 112 KiB).
         let big = format!("Action=X&Data={}", "a".repeat(1_000_000));
-        let req = botocore(&cred, "POST", "http://heat.example.com:8000/v1/", &big, false);
+        let req = botocore(
+            &cred,
+            "POST",
+            "http://heat.example.com:8000/v1/",
+            &big,
+            false,
+        );
+        let (status, body, _) = h.send(req).await;
+        assert_eq!(
+            (status.as_u16(), code(&body)),
+            (400, "RequestLimitExceeded"),
+            "{mode:?}"
+        );
+        // A body within the limit is hashed, signed and passed on like any other.
+        let data = format!("{{\"Data\": \"{}\"}}", "a".repeat(90_000));
+        let req = botocore(
+            &cred,
+            "PUT",
+            "http://heat.example.com:8000/v1/signal/x",
+            &data,
+            false,
+        );
         let (status, body, seen) = h.send(req).await;
         assert_eq!(status, 200, "{mode:?}: {body}");
-        assert_eq!(seen.unwrap().body.len(), big.len());
+        assert_eq!(seen.unwrap().body, data);
     }
 }
 
@@ -586,13 +869,32 @@ async fn keystone_down_is_503() {
         config.http_request_max_retries = 0;
         config.http_connect_timeout = Duration::from_secs(2);
         let client = Client::new(config).unwrap();
-        let layer = Ec2TokenLayer::new(Ec2TokenConfig { verify: mode, ..Default::default() }, client).unwrap();
+        let layer = Ec2TokenLayer::new(
+            Ec2TokenConfig {
+                verify: mode,
+                ..Default::default()
+            },
+            client,
+        )
+        .unwrap();
         let inbox = Inbox::default();
         let cred = Harness::new(mode).credential().await;
-        let target = presigned_v2(&cred, "PUT", "heat.example.com:8000", &waitcondition_path(), &now_iso(), false);
+        let target = presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &waitcondition_path(),
+            &now_iso(),
+            false,
+        );
         let response = layer
             .layer(recorder(inbox.clone()))
-            .oneshot(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}"))
+            .oneshot(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
             .await
             .unwrap();
         assert_eq!(response.status(), 503, "{mode:?}");
@@ -615,15 +917,59 @@ async fn both_modes_agree() {
     let mut wrong = cred.clone();
     wrong.secret = heatgate_keystone::Secret::new("x");
     let targets = vec![
-        presigned_v2(&cred, "PUT", "heat.example.com:8000", &path, &now_iso(), false),
+        presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        ),
         presigned_v2(&cred, "PUT", "heat.example.com", &path, &now_iso(), false),
-        presigned_v2(&cred, "PUT", "heat.example.com:8000", &path, &now_iso(), true),
-        presigned_v2(&wrong, "PUT", "heat.example.com:8000", &path, &now_iso(), false),
-        presigned_v2(&cred, "POST", "heat.example.com:8000", &path, &now_iso(), false),
+        presigned_v2(
+            &cred,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            true,
+        ),
+        presigned_v2(
+            &wrong,
+            "PUT",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        ),
+        presigned_v2(
+            &cred,
+            "POST",
+            "heat.example.com:8000",
+            &path,
+            &now_iso(),
+            false,
+        ),
     ];
     for target in targets {
-        let a = keystone_mode.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await.0;
-        let b = local_mode.send(request("PUT", &target, &[("host", "heat.example.com:8000")], "{}")).await.0;
+        let a = keystone_mode
+            .send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
+            .await
+            .0;
+        let b = local_mode
+            .send(request(
+                "PUT",
+                &target,
+                &[("host", "heat.example.com:8000")],
+                "{}",
+            ))
+            .await
+            .0;
         assert_eq!(a, b, "{target}");
     }
 }

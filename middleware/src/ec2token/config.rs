@@ -27,6 +27,8 @@ pub struct Ec2TokenConfig {
     pub verify: VerifyMode,
     /// Largest request body read (bytes): bodies are hashed for SigV4 and may
     /// carry form parameters. Larger ones get 400 `RequestLimitExceeded`.
+    /// Default 114688, Heat's (and Keystone's) `max_request_body_size`: Keystone
+    /// refuses larger `/v3/ec2tokens` documents anyway.
     pub max_body_size: usize,
     /// Time stamps older than this are refused (seconds; Keystone's `auth_ttl`: 900).
     pub max_age: u64,
@@ -52,7 +54,7 @@ impl Default for Ec2TokenConfig {
         Self {
             auth_uri: None,
             verify: VerifyMode::Keystone,
-            max_body_size: 1024 * 1024,
+            max_body_size: 114_688,
             max_age: 15 * 60,
             max_clock_skew: 15 * 60,
             credential_cache_time: 60,

@@ -74,6 +74,7 @@ pub(crate) struct Verified {
 pub(crate) fn keystone_refusal(outcome: &Ec2Outcome) -> Ec2Error {
     match outcome {
         Ec2Outcome::UnknownAccessKey => Ec2Error::UnknownAccessKey,
+        Ec2Outcome::Rejected { status: 413, .. } => Ec2Error::TooLarge,
         Ec2Outcome::Rejected {
             message: Some(m), ..
         } if m.starts_with("Invalid EC2 signature")
