@@ -47,7 +47,7 @@ pub struct Ec2Credential {
 #[non_exhaustive]
 pub enum Ec2Outcome {
     /// The signature is valid: a token scoped to the credential's project.
-    Accepted(Authenticated),
+    Accepted(Box<Authenticated>),
     /// 404 "EC2 access key not found."
     UnknownAccessKey,
     /// 401/403 (bad signature, expired, disabled user or project, no role), 400,
@@ -183,10 +183,10 @@ impl Client {
                             reason: "no X-Subject-Token header".into(),
                         })?;
                     let envelope: TokenEnvelope = answer.json(WHAT)?;
-                    return Ok(Ec2Outcome::Accepted(Authenticated {
+                    return Ok(Ec2Outcome::Accepted(Box::new(Authenticated {
                         token: Secret::new(token),
                         body: envelope.token,
-                    }));
+                    })));
                 }
                 404 => return Ok(Ec2Outcome::UnknownAccessKey),
                 401 if !retried => {

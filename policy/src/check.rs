@@ -654,4 +654,66 @@ mod tests {
             "(! and role:a)"
         );
     }
+
+    /// Property: for rules that parse cleanly, oslo's printed form parses back
+    /// to the same tree (random token soups from a small vocabulary).
+    #[test]
+    fn printed_rules_round_trip() {
+        const VOCAB: &[&str] = &[
+            "role:a",
+            "ROLE:b",
+            "rule:x",
+            "a.b:%(k)s",
+            "'x':y",
+            "@",
+            "!",
+            "and",
+            "AND",
+            "or",
+            "Or",
+            "not",
+            "NOT",
+            "(",
+            ")",
+            "((",
+            "))",
+            "(role:c",
+            "role:d)",
+            "http://h/%(p)s",
+            "k:(v",
+            "True:True",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut clean = 0;
+        for _ in 0..20_000 {
+            let n = 1 + (next() % 9) as usize;
+            let rule: Vec<&str> = (0..n)
+                .map(|_| VOCAB[(next() % VOCAB.len() as u64) as usize])
+                .collect();
+            let rule = rule.join(" ");
+            let p = parse_rule(&rule);
+            if !p.issues.is_empty() {
+                if p.issues.iter().any(|i| i.level == IssueLevel::Error) {
+                    assert_eq!(p.check, Check::False, "{rule:?}");
+                }
+                continue;
+            }
+            clean += 1;
+            let printed = p.check.to_string();
+            let again = parse_rule(&printed);
+            assert!(
+                again.issues.is_empty(),
+                "{rule:?} printed as {printed:?}: {:?}",
+                again.issues
+            );
+            assert_eq!(again.check.to_string(), printed, "{rule:?}");
+        }
+        assert!(clean > 1_000, "only {clean} clean rules generated");
+    }
 }

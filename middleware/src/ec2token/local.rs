@@ -172,10 +172,13 @@ impl LocalVerifier {
                 asked = true;
                 self.stats.token_requests.fetch_add(1, Ordering::Relaxed);
                 match self.client.ec2_tokens(creds).await {
-                    Ok(Ec2Outcome::Accepted(a)) => Ok(Arc::new(CachedToken {
-                        token: a.token,
-                        body: Arc::new(a.body),
-                    })),
+                    Ok(Ec2Outcome::Accepted(a)) => {
+                        let a = *a;
+                        Ok(Arc::new(CachedToken {
+                            token: a.token,
+                            body: Arc::new(a.body),
+                        }))
+                    }
                     Ok(Ec2Outcome::UnknownAccessKey) => Err(Ec2Error::UnknownAccessKey),
                     Ok(other) => Err(super::keystone_refusal(&other)),
                     Err(e) if e.is_unavailable() => Err(Ec2Error::Unavailable),

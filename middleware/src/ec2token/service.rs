@@ -52,7 +52,7 @@ pub enum Ec2TokenLayerError {
 
 enum Verifier {
     Keystone,
-    Local(LocalVerifier),
+    Local(Box<LocalVerifier>),
 }
 
 struct Shared {
@@ -88,7 +88,9 @@ impl Ec2TokenLayer {
         let auth_url = HeaderValue::from_str(&uri).map_err(|_| Ec2TokenLayerError::AuthUri)?;
         let verifier = match config.verify {
             VerifyMode::Keystone => Verifier::Keystone,
-            VerifyMode::Local => Verifier::Local(LocalVerifier::new(client.clone(), &config)),
+            VerifyMode::Local => {
+                Verifier::Local(Box::new(LocalVerifier::new(client.clone(), &config)))
+            }
         };
         Ok(Self {
             shared: Arc::new(Shared {
@@ -299,10 +301,13 @@ impl Shared {
         match &self.verifier {
             Verifier::Local(local) => local.verify(creds, &prepared).await,
             Verifier::Keystone => match self.client.ec2_tokens(creds).await {
-                Ok(Ec2Outcome::Accepted(a)) => Ok(Verified {
-                    token: a.token,
-                    body: Arc::new(a.body),
-                }),
+                Ok(Ec2Outcome::Accepted(a)) => {
+                    let a = *a;
+                    Ok(Verified {
+                        token: a.token,
+                        body: Arc::new(a.body),
+                    })
+                }
                 Ok(other) => Err(keystone_refusal(&other)),
                 Err(e) if e.is_unavailable() => {
                     tracing::warn!(error = %e, "keystone cannot verify an EC2 signature");
