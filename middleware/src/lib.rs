@@ -12,6 +12,7 @@ pub mod auth_password;
 pub mod auth_token;
 pub mod context;
 pub mod ec2token;
+pub mod policy;
 pub mod webob;
 
 /// The boxed error type of bodies.
