@@ -79,6 +79,7 @@ BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/heatgate-bench.XXXXXX")
 PIDS=()
 KS_DIR=""
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -104,18 +105,16 @@ wait_http() {
 }
 
 # Starts "$@" in the background with stdout in FILE and waits for its
-# "listening on http://ADDR" line; prints ADDR.
+# "listening on http://ADDR" line; sets ADDR. (Not in a $(...): the process
+# must stay this shell's child, to be stopped at exit.)
 start_listening() {
-    local out=$1 i addr
+    local out=$1 i
     shift
     "$@" >"$out" 2>"$out.err" &
     PIDS+=($!)
     for ((i = 0; i < 300; i++)); do
-        addr=$(sed -n 's|^listening on http://||p' "$out" | head -n 1)
-        if [[ -n $addr ]]; then
-            echo "$addr"
-            return 0
-        fi
+        ADDR=$(sed -n 's|^listening on http://||p' "$out" | head -n 1)
+        [[ -n $ADDR ]] && return 0
         kill -0 "${PIDS[-1]}" 2>/dev/null || die "$1 exited: $(tail -n 5 "$out.err")"
         sleep 0.1
     done
@@ -211,9 +210,9 @@ for t in $TARGETS; do
         [[ $t == b ]] && layer=(--layer --auth-url "$AUTH_URL" --username "$HEAT_USER"
             --password-file "$TMP/heat-password" --project-name service
             --www-authenticate-uri "${AUTH_URL%/v3}")
-        addr=$(start_listening "$TMP/authbench-$t.out" "$BIN/authbench" --listen 127.0.0.1:0 \
-            --worker-threads 1 "${layer[@]}")
-        URL[$t]="http://$addr/"
+        start_listening "$TMP/authbench-$t.out" "$BIN/authbench" --listen 127.0.0.1:0 \
+            --worker-threads 1 "${layer[@]}"
+        URL[$t]="http://$ADDR/"
         ;;
     d)
         cat >"$TMP/heatgate.toml" <<EOF
@@ -229,12 +228,13 @@ project_name = "service"
 user_domain_id = "default"
 project_domain_id = "default"
 EOF
-        addr=$(RUST_LOG=warn start_listening "$TMP/heatgate.out" "$BIN/heatgate" proxy \
-            --upstream "http://127.0.0.1:$UP_PORT" --config "$TMP/heatgate.toml" --listen 127.0.0.1:0)
-        URL[d]="http://$addr/"
+        RUST_LOG=warn start_listening "$TMP/heatgate.out" "$BIN/heatgate" proxy \
+            --upstream "http://127.0.0.1:$UP_PORT" --config "$TMP/heatgate.toml" --listen 127.0.0.1:0
+        URL[d]="http://$ADDR/"
         ;;
     e)
         port=$(free_port)
+        # shellcheck disable=SC2016 # nginx variables, not the shell's
         nginx_conf "$TMP/nginx-proxy" "$port" 'proxy_pass http://upstream200;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -315,5 +315,7 @@ report() {
         echo "Every load: zero non-2xx responses, zero socket errors."
     fi
 }
-report | tee "$ROOT/.bench/side-by-side-last.txt"
+report >"$TMP/report.txt"
+cp "$TMP/report.txt" "$ROOT/.bench/side-by-side-last.txt"
+cat "$TMP/report.txt"
 exit "$bad"

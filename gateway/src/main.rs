@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use heatgate::policy_cmd::{self, PolicyCommand};
 use heatgate::server::{self, ProxyArgs};
 
 /// OpenStack Heat's authentication and authorization, rebuilt as Tower layers.
@@ -22,6 +23,12 @@ struct Cli {
 enum Command {
     /// Put the authentication layers in front of any HTTP service.
     Proxy(ProxyArgs),
+    /// Audit policy files: check, lint, explain, who-can, diff, dump.
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,5 +46,6 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Proxy(args) => server::run_proxy(args),
+        Command::Policy { command } => policy_cmd::run(command),
     }
 }
