@@ -9,6 +9,7 @@ use heatgate_keystone::{
     ClientConfig, DomainRef, Interface, PasswordAuth, ScopeRequest, Secret, UserRef,
 };
 use heatgate_middleware::auth_token::AuthTokenConfig;
+use heatgate_middleware::ec2token::Ec2TokenConfig;
 use serde::Deserialize;
 use url::Url;
 
@@ -27,6 +28,8 @@ pub struct Config {
     pub keystone_authtoken: KeystoneAuthtokenSection,
     /// `[auth_password]` (standalone flavor)
     pub auth_password: AuthPasswordSection,
+    /// `[ec2authtoken]` (the CFN listener)
+    pub ec2authtoken: Ec2TokenConfig,
 }
 
 /// How callers authenticate on the REST listener.
@@ -50,6 +53,8 @@ pub struct GatewaySection {
     pub cfn_listen: SocketAddr,
     /// `embedded` or the URL of the service behind the gateway.
     pub upstream: Option<String>,
+    /// The URL of the CFN-style service behind the CFN listener (proxy mode).
+    pub cfn_upstream: Option<String>,
     /// Prometheus listener.
     pub metrics_listen: Option<SocketAddr>,
     /// Runtime worker threads (default: one per core).
@@ -72,6 +77,7 @@ impl Default for GatewaySection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8004)),
             cfn_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             upstream: None,
+            cfn_upstream: None,
             metrics_listen: None,
             worker_threads: None,
             public_url: None,
@@ -364,6 +370,21 @@ const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("auth_password", &["allowed_auth_uris", "cache_time"]),
+    (
+        "ec2authtoken",
+        &[
+            "auth_uri",
+            "verify",
+            "max_body_size",
+            "max_age",
+            "max_clock_skew",
+            "credential_cache_time",
+            "negative_cache_time",
+            "token_cache_time",
+            "token_expiry_margin",
+            "cache_max_entries",
+        ],
+    ),
 ];
 
 fn warn_unknown(table: &toml::Table, origin: &str) {

@@ -1,5 +1,6 @@
 //! Running the listeners: runtime, layers, graceful shutdown.
 
+use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use axum::Router;
 use heatgate_keystone::Client;
 use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
 use heatgate_middleware::auth_token::AuthTokenLayer;
+use heatgate_middleware::ec2token::Ec2TokenLayer;
 use http::header::{HeaderName, AUTHORIZATION};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
@@ -92,6 +94,13 @@ pub struct ProxyArgs {
     /// Listen address (overrides [gateway] listen; port 0 picks a free port).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// A CFN-style service to put behind the CFN listener, with ec2token in
+    /// front (overrides [gateway] cfn_upstream).
+    #[arg(long)]
+    pub cfn_upstream: Option<String>,
+    /// CFN listen address (overrides [gateway] cfn_listen).
+    #[arg(long)]
+    pub cfn_listen: Option<std::net::SocketAddr>,
 }
 
 /// `heatgate proxy`.
@@ -103,6 +112,12 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
     };
     if let Some(listen) = args.listen {
         config.gateway.listen = listen;
+    }
+    if let Some(listen) = args.cfn_listen {
+        config.gateway.cfn_listen = listen;
+    }
+    if args.cfn_upstream.is_some() {
+        config.gateway.cfn_upstream = args.cfn_upstream.clone();
     }
     let upstream: http::Uri = match args.upstream.parse() {
         Ok(u) => u,
@@ -122,49 +137,110 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(app) => app,
             Err(e) => return config_error(e),
         };
-        serve(
-            config.gateway.listen,
+        let mut listeners = vec![Listener {
+            name: "rest",
+            addr: config.gateway.listen,
             app,
+        }];
+        if let Some(cfn) = &config.gateway.cfn_upstream {
+            let upstream = cfn
+                .parse::<http::Uri>()
+                .map_err(|e| e.to_string())
+                .and_then(|u| Proxy::new(&u, timeout));
+            let upstream = match upstream {
+                Ok(p) => p,
+                Err(e) => return config_error(format!("cfn upstream {cfn}: {e}")),
+            };
+            match signed(&config, Router::new().fallback_service(upstream)) {
+                Ok(app) => listeners.push(Listener {
+                    name: "cfn",
+                    addr: config.gateway.cfn_listen,
+                    app,
+                }),
+                Err(e) => return config_error(e),
+            }
+        }
+        serve(
+            listeners,
             Duration::from_secs(config.gateway.shutdown_grace),
         )
         .await
     })
 }
 
-/// Serves `app` until SIGTERM or Ctrl-C, then lets in-flight requests finish
-/// for at most `grace`.
-pub async fn serve(listen: SocketAddr, app: Router, grace: Duration) -> ExitCode {
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
-        Err(e) => return config_error(format!("cannot listen on {listen}: {e}")),
-    };
-    let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(%bound, "listening");
-    // One machine-readable line on stdout, for scripts and tests.
-    println!("listening on http://{bound}");
-    let _ = std::io::stdout().flush();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
-        let _ = stop_rx.await;
-    });
-    let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+/// The CFN listener's authentication (ec2token) in front of `inner`.
+pub fn signed(config: &Config, inner: Router) -> Result<Router, ConfigError> {
+    let client = Client::new(config.keystone_authtoken.client_config()?)
+        .map_err(|e| ConfigError(e.to_string()))?;
+    if client.config().service_auth.is_none() {
+        return Err(ConfigError(
+            "[keystone_authtoken] username, password and project_name are required to check EC2 signatures".into(),
+        ));
+    }
+    let layer = Ec2TokenLayer::new(config.ec2authtoken.clone(), client)
+        .map_err(|e| ConfigError(format!("[ec2authtoken] {e}")))?;
+    Ok(inner
+        .layer(layer)
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers())))
+}
+
+/// One listener: a name for the logs, an address, and what it serves.
+#[derive(Debug)]
+pub struct Listener {
+    /// `rest` or `cfn`.
+    pub name: &'static str,
+    /// Where to listen (port 0 picks one).
+    pub addr: SocketAddr,
+    /// The service.
+    pub app: Router,
+}
+
+/// Serves every listener until SIGTERM or Ctrl-C, then lets in-flight requests
+/// finish for at most `grace`. Prints one `listening on` line per listener on
+/// stdout (the REST one first), for scripts and tests.
+pub async fn serve(listeners: Vec<Listener>, grace: Duration) -> ExitCode {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for Listener { name, addr, app } in listeners {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => return config_error(format!("cannot listen on {addr} ({name}): {e}")),
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        tracing::info!(%bound, listener = name, "listening");
+        if name == "rest" {
+            println!("listening on http://{bound}");
+        } else {
+            println!("{name} listening on http://{bound}");
+        }
+        let _ = std::io::stdout().flush();
+        let mut stop = stop_rx.clone();
+        servers.spawn(
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .into_future(),
+        );
+    }
     tokio::select! {
-        result = &mut server => {
-            return match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => { tracing::error!(error = %e, "server failed"); ExitCode::FAILURE }
-            };
+        Some(result) = servers.join_next() => {
+            tracing::error!(?result, "a listener stopped");
+            return ExitCode::FAILURE;
         }
         () = shutdown_signal() => {}
     }
     tracing::info!(?grace, "shutting down: draining in-flight requests");
-    let _ = stop_tx.send(());
-    match tokio::time::timeout(grace, server).await {
-        Ok(_) => tracing::info!("drained"),
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    match drained {
+        Ok(()) => tracing::info!("drained"),
         Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
     }
     ExitCode::SUCCESS

@@ -71,16 +71,17 @@ fn keystone_section(keystone: &Keystone) -> String {
 }
 
 fn start(name: &str, upstream: &str, config: &str) -> Gateway {
+    start_with(name, upstream, config, &[]).0
+}
+
+/// Starts the gateway with `extra` arguments; with extra arguments, also
+/// returns the second stdout line (the CFN listener's).
+fn start_with(name: &str, upstream: &str, config: &str, extra: &[&str]) -> (Gateway, Vec<String>) {
     let file = config_file(name, config);
     let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
-        .args([
-            "proxy",
-            "--upstream",
-            upstream,
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
+        .args(["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .arg("--config")
         .arg(&file)
         .env("RUST_LOG", "trace")
         .env("HEATGATE_GATEWAY__WORKER_THREADS", "1")
@@ -112,12 +113,19 @@ fn start(name: &str, upstream: &str, config: &str) -> Gateway {
         })
         .parse()
         .unwrap();
-    Gateway {
+    let mut more = Vec::new();
+    if !extra.is_empty() {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        more.push(line.trim().to_owned());
+    }
+    let gateway = Gateway {
         child,
         addr,
         stderr,
         _dir: file.parent().unwrap().to_path_buf(),
-    }
+    };
+    (gateway, more)
 }
 
 async fn demo_token(keystone: &Keystone) -> String {
@@ -453,4 +461,107 @@ async fn malformed_token_bytes_are_refused_never_500() {
         upstream.requests().is_empty(),
         "a malformed request reached the upstream"
     );
+}
+
+/// A Heat-style pre-signed SigV2 URL, computed independently (Python stdlib),
+/// PUT as cfn-signal does (empty Content-Type, JSON body) through the CFN listener.
+#[tokio::test]
+async fn the_cfn_listener_checks_ec2_signatures() {
+    let keystone = Keystone::shared();
+    let f = &keystone.fixtures;
+    let project = f.demo.project_id.clone().unwrap();
+    let (status, cred) = keystone
+        .admin_json(
+            http::Method::POST,
+            &format!("users/{}/credentials/OS-EC2", f.demo.user_id),
+            Some(serde_json::json!({"tenant_id": project})),
+        )
+        .await;
+    assert_eq!(status, 201, "{cred}");
+    let access = cred["credential"]["access"].as_str().unwrap().to_owned();
+    let secret = cred["credential"]["secret"].as_str().unwrap().to_owned();
+
+    let rest = Recorder::start().await;
+    let cfn = Recorder::start().await;
+    let (gw, lines) = start_with(
+        "cfn",
+        &rest.url(),
+        &keystone_section(keystone),
+        &["--cfn-upstream", &cfn.url(), "--cfn-listen", "127.0.0.1:0"],
+    );
+    let cfn_addr = lines[0]
+        .strip_prefix("cfn listening on http://")
+        .expect("cfn listener line")
+        .to_owned();
+    let arn = format!("arn:openstack:heat::{project}:stacks/mystack/s-id/resources/wch");
+    let presign = r#"
+import base64, hashlib, hmac, sys, time, urllib.parse
+host, path, access, secret = sys.argv[1:5]
+params = {"SignatureMethod": "HmacSHA256", "SignatureVersion": "2", "AWSAccessKeyId": access,
+          "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+qs = "&".join(urllib.parse.quote(k, safe="") + "=" + urllib.parse.quote(params[k], safe="-_~") for k in sorted(params))
+sig = base64.b64encode(hmac.new(secret.encode(), ("PUT\n%s\n%s\n%s" % (host, path, qs)).encode(), hashlib.sha256).digest()).decode()
+print("http://%s%s?%s&Signature=%s" % (host, urllib.parse.quote(path), qs, urllib.parse.quote(sig, safe="")))
+"#;
+    let path = format!("/v1/waitcondition/{arn}");
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", presign, &cfn_addr, &path, &access, &secret])
+        .output()
+        .await
+        .unwrap();
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        url.starts_with("http://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = r#"{"Status":"SUCCESS","Reason":"done","UniqueId":"1","Data":"x"}"#;
+    let curl = |url: String| async move {
+        let out = tokio::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type:",
+                "--data-binary",
+                body,
+            ])
+            .arg(url)
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let answer = curl(url.clone()).await;
+    assert!(answer.ends_with("200"), "{answer}");
+    let seen = cfn
+        .last()
+        .expect("the signed request reached the CFN upstream");
+    assert_eq!(
+        seen.body.as_ref(),
+        body.as_bytes(),
+        "the body arrives intact"
+    );
+    assert_eq!(seen.headers["x-tenant-id"].to_str().unwrap(), project);
+    assert!(seen.headers.contains_key("x-auth-token"));
+    assert!(seen.headers["x-roles"].to_str().unwrap().contains("member"));
+    assert!(rest.requests().is_empty());
+
+    // A tampered signature: AWS XML, nothing forwarded.
+    cfn.clear();
+    let tampered = url.replace("Signature=", "Signature=AAAA");
+    let answer = curl(tampered).await;
+    assert!(answer.ends_with("403"), "{answer}");
+    assert!(
+        answer.contains("<Code>SignatureDoesNotMatch</Code>")
+            || answer.contains("<Code>AccessDenied</Code>"),
+        "{answer}"
+    );
+    assert!(cfn.requests().is_empty());
+    assert!(!gw.log().contains(&secret), "an EC2 secret reached the log");
 }

@@ -361,6 +361,57 @@ fn py_json_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower_test::mock;
+
+    fn layer() -> Ec2TokenLayer {
+        let client = Client::new(heatgate_keystone::ClientConfig::new(
+            "http://127.0.0.1:9/v3".parse().unwrap(),
+        ))
+        .unwrap();
+        Ec2TokenLayer::new(Ec2TokenConfig::default(), client).unwrap()
+    }
+
+    #[tokio::test]
+    async fn readiness_is_the_inner_service_s() {
+        let (mut service, mut handle) =
+            mock::spawn_layer::<Request<Body>, Response<Body>, _>(layer());
+        handle.allow(0);
+        assert!(service.poll_ready().is_pending());
+        handle.allow(1);
+        assert!(service.poll_ready().is_ready());
+        // Refused without reaching the inner service (no signature, no X-Auth-User).
+        let response = service
+            .call(
+                Request::get("/v1/?Action=ListStacks")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(
+            response.headers()[http::header::CONTENT_TYPE],
+            "application/xml"
+        );
+        // X-Auth-User without a signature goes through untouched, body streaming.
+        handle.allow(1);
+        assert!(service.poll_ready().is_ready());
+        let call = service.call(
+            Request::put("/v1/x")
+                .header("x-auth-user", "demo")
+                .body(Body::from("payload"))
+                .unwrap(),
+        );
+        let (request, send) = handle.next_request().await.unwrap();
+        assert_eq!(request.headers()["x-auth-user"], "demo");
+        let body = http_body_util::BodyExt::collect(request.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body, "payload");
+        send.send_response(Response::new(Body::from("ok")));
+        assert_eq!(call.await.unwrap().status(), 200);
+    }
 
     #[test]
     fn ec2_creds_header_is_python_json() {
