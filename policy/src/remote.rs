@@ -165,4 +165,62 @@ pub mod blocking {
             _ => RemoteError::Connection(e.to_string()),
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use std::io::{Read, Write};
+        use std::net::TcpListener;
+        use std::sync::Arc;
+
+        use super::BlockingHttp;
+        use crate::{Credentials, Enforcer, RuleSet, Target};
+
+        /// A one-shot local policy server answering `body`.
+        fn serve(body: &'static str) -> u16 {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            std::thread::spawn(move || {
+                if let Ok((mut s, _)) = l.accept() {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            });
+            port
+        }
+
+        #[test]
+        fn posts_to_a_local_server() {
+            for (body, want) in [("\"True\"", true), ("False", false)] {
+                let port = serve(body);
+                let rules = RuleSet::new().with_rules(
+                    "t",
+                    [("r", format!("http://127.0.0.1:{port}/%(project_id)s"))],
+                );
+                let e = Enforcer::with_remote(rules, Arc::new(BlockingHttp::default()));
+                let creds = Credentials::builder().build();
+                assert_eq!(
+                    e.enforce("r", &Target::new().with("project_id", "p"), &creds)
+                        .unwrap(),
+                    want
+                );
+            }
+            // Nothing listening: an error, not a denial.
+            let closed = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let rules =
+                RuleSet::new().with_rules("t", [("r", format!("http://127.0.0.1:{closed}/x"))]);
+            let e = Enforcer::with_remote(rules, Arc::new(BlockingHttp::default()));
+            assert!(e
+                .enforce("r", &Target::new(), &Credentials::builder().build())
+                .is_err());
+        }
+    }
 }

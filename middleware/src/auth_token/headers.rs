@@ -102,6 +102,52 @@ pub struct IdentityHeaders {
     pub catalog: Option<HeaderValue>,
 }
 
+/// `X-<attribute>` and `X-Service-<attribute>` for each identity attribute, in
+/// the order of `IdentityHeaders::new`. Static names: copied into every
+/// request without touching a reference count.
+static ATTRIBUTE_HEADERS: [(HeaderName, HeaderName); 10] = [
+    (
+        HeaderName::from_static("x-domain-id"),
+        HeaderName::from_static("x-service-domain-id"),
+    ),
+    (
+        HeaderName::from_static("x-domain-name"),
+        HeaderName::from_static("x-service-domain-name"),
+    ),
+    (
+        HeaderName::from_static("x-project-id"),
+        HeaderName::from_static("x-service-project-id"),
+    ),
+    (
+        HeaderName::from_static("x-project-name"),
+        HeaderName::from_static("x-service-project-name"),
+    ),
+    (
+        HeaderName::from_static("x-project-domain-id"),
+        HeaderName::from_static("x-service-project-domain-id"),
+    ),
+    (
+        HeaderName::from_static("x-project-domain-name"),
+        HeaderName::from_static("x-service-project-domain-name"),
+    ),
+    (
+        HeaderName::from_static("x-user-id"),
+        HeaderName::from_static("x-service-user-id"),
+    ),
+    (
+        HeaderName::from_static("x-user-name"),
+        HeaderName::from_static("x-service-user-name"),
+    ),
+    (
+        HeaderName::from_static("x-user-domain-id"),
+        HeaderName::from_static("x-service-user-domain-id"),
+    ),
+    (
+        HeaderName::from_static("x-user-domain-name"),
+        HeaderName::from_static("x-service-user-domain-name"),
+    ),
+];
+
 fn value(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
 }
@@ -125,31 +171,25 @@ impl IdentityHeaders {
             Scope::Domain { id, name } => Some((id.as_str(), name.as_deref())),
             _ => None,
         };
-        let attrs: [(&str, Option<&str>); 10] = [
-            ("domain-id", domain.map(|d| d.0)),
-            ("domain-name", domain.and_then(|d| d.1)),
-            ("project-id", project.map(|p| p.0)),
-            ("project-name", project.and_then(|p| p.1)),
-            ("project-domain-id", project_domain.and_then(|d| d.0)),
-            ("project-domain-name", project_domain.and_then(|d| d.1)),
-            ("user-id", Some(identity.user_id.as_str())),
-            ("user-name", identity.user_name.as_deref()),
-            ("user-domain-id", identity.user_domain_id.as_deref()),
-            ("user-domain-name", identity.user_domain_name.as_deref()),
+        let attrs: [Option<&str>; 10] = [
+            domain.map(|d| d.0),
+            domain.and_then(|d| d.1),
+            project.map(|p| p.0),
+            project.and_then(|p| p.1),
+            project_domain.and_then(|d| d.0),
+            project_domain.and_then(|d| d.1),
+            Some(identity.user_id.as_str()),
+            identity.user_name.as_deref(),
+            identity.user_domain_id.as_deref(),
+            identity.user_domain_name.as_deref(),
         ];
         let roles = value(&identity.roles.join(","));
         let mut user = Vec::with_capacity(18);
         let mut service = Vec::with_capacity(11);
-        for (suffix, v) in attrs {
+        for ((user_name, service_name), v) in ATTRIBUTE_HEADERS.iter().zip(attrs) {
             if let Some(v) = v.and_then(value) {
-                user.push((
-                    HeaderName::try_from(format!("x-{suffix}")).expect("static name"),
-                    v.clone(),
-                ));
-                service.push((
-                    HeaderName::try_from(format!("x-service-{suffix}")).expect("static name"),
-                    v,
-                ));
+                user.push((user_name.clone(), v.clone()));
+                service.push((service_name.clone(), v));
             }
         }
         if let Some(roles) = roles {

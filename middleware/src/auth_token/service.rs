@@ -269,6 +269,16 @@ impl Shared {
         if user.is_none() && !delay {
             return Err(self.unauthorized());
         }
+        // Room for every header set below at once, instead of growing the map
+        // (and rehashing it) several times while inserting them one by one.
+        headers.reserve(
+            2 + user.as_ref().map_or(0, |t| {
+                t.headers.user.len() + usize::from(t.headers.catalog.is_some())
+            }) + match &service {
+                Some(Some(t)) => t.headers.service.len(),
+                _ => 0,
+            },
+        );
         headers.insert(
             IDENTITY_STATUS,
             if user.is_some() { CONFIRMED } else { INVALID },

@@ -132,9 +132,12 @@ impl TokenValidator {
 
     /// Whether `token` is acceptable as a token at all (size, visible ASCII).
     pub fn is_well_formed(&self, token: &[u8]) -> bool {
+        // Branch-free over the bytes so that it vectorises: it runs on every request.
         !token.is_empty()
             && token.len() <= self.max_token_size
-            && token.iter().all(|b| (0x21..=0x7e).contains(b))
+            && token
+                .iter()
+                .fold(true, |visible, b| visible & (0x21..=0x7e).contains(b))
     }
 
     /// Validates `token`.

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::config::Ec2TokenConfig;
 use super::error::Ec2Error;
-use super::signature::{verify_prepared, Ec2Credentials, Prepared};
+use super::signature::{verify_cached, Ec2Credentials, Prepared, SigningKeyCache};
 use super::Verified;
 
 /// Counters of the local mode.
@@ -37,7 +37,7 @@ pub struct LocalStats {
 
 #[derive(Debug)]
 enum Known {
-    Credential(Ec2Credential),
+    Credential(Ec2Credential, SigningKeyCache),
     Unknown,
 }
 
@@ -49,7 +49,7 @@ struct CredentialExpiry {
 impl Expiry<String, Arc<Known>> for CredentialExpiry {
     fn expire_after_create(&self, _: &String, v: &Arc<Known>, _: Instant) -> Option<Duration> {
         Some(match **v {
-            Known::Credential(_) => self.positive,
+            Known::Credential(..) => self.positive,
             Known::Unknown => self.negative,
         })
     }
@@ -133,7 +133,7 @@ impl LocalVerifier {
                     .credential_fetches
                     .fetch_add(1, Ordering::Relaxed);
                 match self.client.ec2_credential(access).await {
-                    Ok(Some(c)) => Ok(Arc::new(Known::Credential(c))),
+                    Ok(Some(c)) => Ok(Arc::new(Known::Credential(c, SigningKeyCache::default()))),
                     Ok(None) => Ok(Arc::new(Known::Unknown)),
                     Err(e) => Err(e),
                 }
@@ -158,11 +158,11 @@ impl LocalVerifier {
         prepared: &Prepared,
     ) -> Result<Verified, Ec2Error> {
         let known = self.credential(&creds.access).await?;
-        let credential = match &*known {
+        let (credential, keys) = match &*known {
             Known::Unknown => return Err(Ec2Error::UnknownAccessKey),
-            Known::Credential(c) => c,
+            Known::Credential(c, keys) => (c, keys),
         };
-        if !verify_prepared(prepared, creds, credential.secret.expose().as_bytes()) {
+        if !verify_cached(prepared, creds, credential.secret.expose().as_bytes(), keys) {
             return Err(Ec2Error::SignatureMismatch);
         }
         let mut asked = false;

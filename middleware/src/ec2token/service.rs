@@ -376,9 +376,9 @@ mod tests {
         let (mut service, mut handle) =
             mock::spawn_layer::<Request<Body>, Response<Body>, _>(layer());
         handle.allow(0);
-        assert!(service.poll_ready().is_pending());
+        assert!(service.poll_ready::<Request<Body>>().is_pending());
         handle.allow(1);
-        assert!(service.poll_ready().is_ready());
+        assert!(service.poll_ready::<Request<Body>>().is_ready());
         // Refused without reaching the inner service (no signature, no X-Auth-User).
         let response = service
             .call(
@@ -395,7 +395,7 @@ mod tests {
         );
         // X-Auth-User without a signature goes through untouched, body streaming.
         handle.allow(1);
-        assert!(service.poll_ready().is_ready());
+        assert!(service.poll_ready::<Request<Body>>().is_ready());
         let call = service.call(
             Request::put("/v1/x")
                 .header("x-auth-user", "demo")

@@ -43,8 +43,6 @@
 //! assert!(!verify(&creds, b"wrong").unwrap());
 //! ```
 
-use std::fmt::Write as _;
-
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -361,11 +359,17 @@ pub fn prepare(creds: &Ec2Credentials) -> Result<Prepared, Malformed> {
 fn auth_param<'a>(creds: &'a Ec2Credentials, name: &str) -> Option<&'a str> {
     match creds.headers.get("Authorization") {
         Some(auth) => {
-            let needle = format!("{name}=");
-            let rest = match auth.find(&needle) {
-                Some(at) => &auth[at + needle.len()..],
-                None => "",
-            };
+            // Python's auth.partition(name + '=')[2].split(',')[0]
+            let mut rest = "";
+            let mut from = 0;
+            while let Some(at) = auth[from..].find(name) {
+                let end = from + at + name.len();
+                if auth[end..].starts_with('=') {
+                    rest = &auth[end + 1..];
+                    break;
+                }
+                from = from + at + 1;
+            }
             Some(rest.split(',').next().unwrap_or(""))
         }
         None => match name {
@@ -410,31 +414,26 @@ fn prepare_v4(creds: &Ec2Credentials) -> Result<PreparedKind, Malformed> {
 /// The SigV4 canonical request as Keystone builds it.
 pub fn canonical_request_v4(creds: &Ec2Credentials, signed_headers: &str) -> String {
     let verb = py_upper(&creds.verb);
-    let cqs = if verb == "POST" {
-        String::new()
-    } else {
-        canonical_qs(&creds.params)
-    };
-    // Lower-cased, stripped names and stripped values; a later duplicate wins.
-    let mut lower: Vec<(String, &str)> = Vec::with_capacity(creds.headers.len());
-    for (k, v) in creds.headers.iter() {
-        let key = k.to_lowercase();
-        let key = py_strip(&key).to_owned();
-        let value = py_strip(v);
-        match lower.iter_mut().find(|(lk, _)| *lk == key) {
-            Some(slot) => slot.1 = value,
-            None => lower.push((key, value)),
-        }
+    let mut out = String::with_capacity(
+        256 + creds.path.len() + signed_headers.len() + creds.body_hash.len(),
+    );
+    out.push_str(&verb);
+    out.push('\n');
+    out.push_str(&creds.path);
+    out.push('\n');
+    if verb != "POST" {
+        out.push_str(&canonical_qs(&creds.params));
     }
-    let find = |name: &str| lower.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    out.push('\n');
     // keystoneclient strips the port for Boto 2.0-2.9.2, which signed without it.
-    let strip_port = find("user-agent").is_some_and(old_boto);
-    let mut headers = String::new();
+    let strip_port = header_lower(&creds.headers, "user-agent").is_some_and(old_boto);
     let mut first = true;
     for name in signed_headers.split(';') {
-        let Some(value) = find(name) else { continue };
+        let Some(value) = header_lower(&creds.headers, name) else {
+            continue;
+        };
         if !first {
-            headers.push('\n');
+            out.push('\n');
         }
         first = false;
         let value = if name == "host" && strip_port {
@@ -442,13 +441,32 @@ pub fn canonical_request_v4(creds: &Ec2Credentials, signed_headers: &str) -> Str
         } else {
             value
         };
-        let _ = write!(headers, "{name}:{value}");
+        out.push_str(name);
+        out.push(':');
+        out.push_str(value);
     }
-    headers.push('\n');
-    format!(
-        "{verb}\n{}\n{cqs}\n{headers}\n{signed_headers}\n{}",
-        creds.path, creds.body_hash
-    )
+    out.push_str("\n\n");
+    out.push_str(signed_headers);
+    out.push('\n');
+    out.push_str(&creds.body_hash);
+    out
+}
+
+/// The stripped value of the header whose lower-cased, stripped name is `name`
+/// (the last one wins, as in keystoneclient's dict of lower-cased headers).
+fn header_lower<'a>(headers: &'a Ordered, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for (k, v) in headers.iter() {
+        let matches = if k.is_ascii() {
+            py_strip(k).eq_ignore_ascii_case(name)
+        } else {
+            py_strip(&k.to_lowercase()) == name
+        };
+        if matches {
+            found = Some(py_strip(v));
+        }
+    }
+    found
 }
 
 /// `re.match(r'Boto/2\.[0-9]\.[0-2]', ua)`
@@ -565,6 +583,56 @@ pub fn verify_prepared(prepared: &Prepared, creds: &Ec2Credentials, secret: &[u8
             bool::from(second.as_bytes().ct_eq(provided))
         }
         _ => false,
+    }
+}
+
+/// The last SigV4 signing key derived for one secret: the key only changes
+/// with the credential scope's date, region and service, so the local mode
+/// derives it about once a day instead of on every request.
+#[derive(Debug, Default)]
+pub struct SigningKeyCache(std::sync::Mutex<Option<(String, [u8; 32])>>);
+
+impl SigningKeyCache {
+    fn key(&self, secret: &[u8], date: &str, region: &str, service: &str) -> [u8; 32] {
+        let same = |scope: &str| {
+            let mut parts = scope.splitn(3, '\n');
+            parts.next() == Some(date)
+                && parts.next() == Some(region)
+                && parts.next() == Some(service)
+        };
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((scope, key)) = guard.as_ref() {
+            if same(scope) {
+                return *key;
+            }
+        }
+        let key = signing_key(secret, date, region, service);
+        *guard = Some((format!("{date}\n{region}\n{service}"), key));
+        key
+    }
+}
+
+/// [`verify_prepared`], taking the SigV4 signing key from `cache`.
+pub fn verify_cached(
+    prepared: &Prepared,
+    creds: &Ec2Credentials,
+    secret: &[u8],
+    cache: &SigningKeyCache,
+) -> bool {
+    match &prepared.kind {
+        PreparedKind::V4 {
+            string_to_sign,
+            date,
+            region,
+            service,
+        } if !creds.signature.is_empty() => {
+            let key = cache.key(secret, date, region, service);
+            let mut hex_sig = [0u8; 64];
+            let mac = hmac_sha256(&key, string_to_sign.as_bytes());
+            hex::encode_to_slice(mac, &mut hex_sig).expect("64 hex digits");
+            bool::from(hex_sig.ct_eq(creds.signature.as_bytes()))
+        }
+        _ => verify_prepared(prepared, creds, secret),
     }
 }
 
@@ -906,6 +974,33 @@ mod tests {
         let mut upper = creds;
         upper.signature = upper.signature.to_uppercase();
         assert!(!verify(&upper, b"verysecret").unwrap());
+    }
+
+    #[test]
+    fn cached_signing_key_gives_the_same_answers() {
+        let cache = SigningKeyCache::default();
+        let creds = spec_v4();
+        let prepared = prepare(&creds).unwrap();
+        for _ in 0..2 {
+            assert!(verify_cached(&prepared, &creds, b"verysecret", &cache));
+        }
+        let mut other = creds.clone();
+        other.headers.insert(
+            "Authorization".into(),
+            "AWS4-HMAC-SHA256 Credential=ak0123456789/20240102/heat/other/aws4_request, SignedHeaders=host;x-amz-date, Signature=x".into(),
+        );
+        other.signature = sign(&other, b"verysecret").unwrap();
+        let p = prepare(&other).unwrap();
+        assert!(
+            verify_cached(&p, &other, b"verysecret", &cache),
+            "a new scope derives a new key"
+        );
+        assert!(verify_cached(&prepared, &creds, b"verysecret", &cache));
+        let mut wrong = creds.clone();
+        wrong.signature = "0".repeat(64);
+        assert!(!verify_cached(&prepared, &wrong, b"verysecret", &cache));
+        wrong.signature.clear();
+        assert!(!verify_cached(&prepared, &wrong, b"verysecret", &cache));
     }
 
     #[test]
