@@ -66,6 +66,40 @@ impl EnforcerSource for PolicyStore {
     }
 }
 
+impl EnforcerSource for Arc<PolicyStore> {
+    fn current(&self) -> Arc<Enforcer> {
+        PolicyStore::current(self)
+    }
+}
+
+/// Checks the policy files' mtimes every `interval` and reloads them when they
+/// change; a malformed file keeps the last good rules in force and is reported
+/// (logged at error level) until it is fixed.
+pub fn spawn_reloader(
+    store: Arc<PolicyStore>,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            let outcome = tokio::task::spawn_blocking(move || store.refresh()).await;
+            match outcome {
+                Ok(heatgate_policy::reload::ReloadOutcome::Reloaded) => {
+                    tracing::info!("policy files reloaded")
+                }
+                Ok(heatgate_policy::reload::ReloadOutcome::Failed(e)) => {
+                    tracing::error!(error = %e, "policy files are malformed; the last good rules stay in force")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "policy reload task failed"),
+            }
+        }
+    })
+}
+
 /// The project a lookup resolved a request to (set by stack_lookup); the CFN
 /// target uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -533,6 +567,50 @@ mod tests {
             body,
             "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform action:Action ListStacks not allowed for user</Message></Error></ErrorResponse>"
         );
+    }
+
+    #[tokio::test]
+    async fn policy_files_reload_and_a_malformed_one_keeps_the_last_good_rules() {
+        use heatgate_policy::reload::{PolicySources, PolicyStore};
+        let dir =
+            std::env::temp_dir().join(format!("heatgate-policy-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("policy.yaml");
+        std::fs::write(&file, "\"stacks:index\": \"role:reader\"\n").unwrap();
+        let sources = PolicySources {
+            policy_file: Some(file.clone()),
+            ..PolicySources::heat_modern()
+        };
+        let store = Arc::new(PolicyStore::new(sources).unwrap());
+        let reloader = spawn_reloader(store.clone(), std::time::Duration::from_millis(20));
+        let layer = PolicyLayer::rest(store.clone(), "stacks:index");
+        let reader = || Some(identity("p1", &["reader"]));
+        assert_eq!(
+            call(layer.clone(), "/v1/p1/stacks", reader()).await.0,
+            StatusCode::OK
+        );
+
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, "\"stacks:index\": \"!\"\n").unwrap();
+        let mut denied = false;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if call(layer.clone(), "/v1/p1/stacks", reader()).await.0 == StatusCode::FORBIDDEN {
+                denied = true;
+                break;
+            }
+        }
+        assert!(denied, "the changed file was not reloaded");
+
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, "\"stacks:index\": [unbalanced\n").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(
+            call(layer, "/v1/p1/stacks", reader()).await.0,
+            StatusCode::FORBIDDEN,
+            "a malformed file must keep the last good rules"
+        );
+        reloader.abort();
     }
 
     #[test]

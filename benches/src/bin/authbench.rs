@@ -27,9 +27,12 @@ struct Args {
     /// Listen address (loopback; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Runtime worker threads.
+    /// Runtime worker threads (a multi-thread runtime, as `heatgate proxy` uses).
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
+    /// Use tokio's current-thread runtime instead (for comparison).
+    #[arg(long)]
+    current_thread: bool,
     #[command(flatten)]
     keystone: KeystoneArgs,
 }
@@ -49,11 +52,14 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.worker_threads.max(1))
-        .enable_all()
-        .build()
-    {
+    let mut builder = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(args.worker_threads.max(1));
+        b
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };

@@ -95,6 +95,10 @@ async fn delay_auth_decision_forwards_marked_invalid() {
         AuthTokenLayer::new(config, client).unwrap(),
     );
     handle.allow(1);
+    assert!(matches!(
+        service.poll_ready(),
+        std::task::Poll::Ready(Ok(()))
+    ));
     let call = tokio::spawn(
         service.call(
             Request::get("/x")

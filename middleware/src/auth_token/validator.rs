@@ -153,9 +153,22 @@ impl TokenValidator {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(hit);
             }
-            self.cache.invalidate(&key).await;
+            Box::pin(self.cache.invalidate(&key)).await;
         }
-        // Checked to be visible ASCII above.
+        // The miss path is boxed: its future (a Keystone call) is several kB,
+        // and inline it would make every cached request allocate and move it.
+        Box::pin(self.validate_uncached(key, token, now)).await
+    }
+
+    /// Validates a token that is not in the cache (JWS pre-check, then one
+    /// Keystone call shared by every concurrent request for the same token).
+    async fn validate_uncached(
+        &self,
+        key: [u8; 32],
+        token: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Arc<ValidToken>, TokenRejection> {
+        // Checked to be visible ASCII by `validate`.
         let token = std::str::from_utf8(token).map_err(|_| TokenRejection::Invalid)?;
         if let Some(jws) = &self.jws {
             if jws.precheck(token, now.unix_timestamp()) == JwsVerdict::Refused {
@@ -197,5 +210,29 @@ impl TokenValidator {
             self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
         }
         outcome.map_err(|e| (*e).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every request allocates the future of `validate`; the Keystone call
+    /// (several kB of future) must stay out of it, behind a box.
+    #[test]
+    fn the_cached_path_does_not_carry_the_keystone_call() {
+        let url = "http://127.0.0.1:9/v3".parse().expect("a URL");
+        let client = Client::new(heatgate_keystone::ClientConfig::new(url)).expect("a client");
+        let validator =
+            TokenValidator::new(client, Some(Duration::from_secs(300)), 10, true, 64, None);
+        let uncached = validator.validate_uncached([0; 32], b"token", OffsetDateTime::now_utc());
+        let cached = validator.validate(b"token");
+        assert!(
+            std::mem::size_of_val(&cached) < 2048
+                && std::mem::size_of_val(&cached) < std::mem::size_of_val(&uncached),
+            "validate's future is {} bytes, the miss path's {}",
+            std::mem::size_of_val(&cached),
+            std::mem::size_of_val(&uncached),
+        );
     }
 }

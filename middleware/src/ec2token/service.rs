@@ -396,11 +396,14 @@ mod tests {
         // X-Auth-User without a signature goes through untouched, body streaming.
         handle.allow(1);
         assert!(service.poll_ready::<Request<Body>>().is_ready());
-        let call = service.call(
-            Request::put("/v1/x")
-                .header("x-auth-user", "demo")
-                .body(Body::from("payload"))
-                .unwrap(),
+        // The layer's future runs only when polled: spawn it.
+        let call = tokio::spawn(
+            service.call(
+                Request::put("/v1/x")
+                    .header("x-auth-user", "demo")
+                    .body(Body::from("payload"))
+                    .unwrap(),
+            ),
         );
         let (request, send) = handle.next_request().await.unwrap();
         assert_eq!(request.headers()["x-auth-user"], "demo");
@@ -410,7 +413,7 @@ mod tests {
             .to_bytes();
         assert_eq!(body, "payload");
         send.send_response(Response::new(Body::from("ok")));
-        assert_eq!(call.await.unwrap().status(), 200);
+        assert_eq!(call.await.unwrap().unwrap().status(), 200);
     }
 
     #[test]
