@@ -1,5 +1,6 @@
 //! Policy enforcement: Heat's rules over the persona matrix, and loading +
 //! compiling Heat's full policy. Compare with `benches/policy_vs_oslo.py`.
+#![allow(missing_docs)] // criterion_main! generates an undocumented `main`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use heatgate_policy::heat::{self, Profile};

@@ -121,7 +121,7 @@ impl Keyring {
         let sealed = self
             .current
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .encrypt(&Nonce::from(nonce), plaintext)
             .map_err(|_| CryptError::NoRandomness)?;
         let mut blob = Vec::with_capacity(12 + sealed.len());
         blob.extend_from_slice(&nonce);
@@ -151,8 +151,9 @@ impl Keyring {
                 key_id: key_id.to_owned(),
             })?;
         let (nonce, sealed) = blob.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptError::Malformed)?;
         key.cipher
-            .decrypt(Nonce::from_slice(nonce), sealed)
+            .decrypt(&Nonce::from(nonce), sealed)
             .map_err(|_| CryptError::Tampered {
                 key_id: key_id.to_owned(),
             })

@@ -32,7 +32,7 @@ pub struct Authenticated {
 #[derive(Debug, Clone)]
 pub enum Validation {
     /// Keystone accepted the token.
-    Valid(TokenBody),
+    Valid(Box<TokenBody>),
     /// Keystone does not know the token, or it expired or was revoked.
     Invalid,
 }
@@ -272,7 +272,7 @@ impl Client {
         match answer.status.as_u16() {
             200 => {
                 let envelope: TokenEnvelope = answer.json("token validation")?;
-                Ok(Validation::Valid(envelope.token))
+                Ok(Validation::Valid(Box::new(envelope.token)))
             }
             400 | 404 => Ok(Validation::Invalid),
             s if s >= 500 => Err(Error::ServerError {

@@ -233,6 +233,9 @@ impl IdentityHeaders {
     }
 }
 
+/// A region and its `<interface>URL` entries, in first-seen order.
+type RegionUrls<'a> = (Option<&'a str>, Vec<(String, &'a str)>);
+
 /// The v3 catalog in keystonemiddleware's v2 form, serialised as Python's
 /// `json.dumps` does (", " and ": " separators, non-ASCII escaped).
 pub fn v2_catalog_json(catalog: &[CatalogEntry]) -> String {
@@ -248,7 +251,7 @@ pub fn v2_catalog_json(catalog: &[CatalogEntry]) -> String {
             push_py_str(&mut out, name);
         }
         // Group endpoints by region, first-seen order, like the reference.
-        let mut regions: Vec<(Option<&str>, Vec<(String, &str)>)> = Vec::new();
+        let mut regions: Vec<RegionUrls<'_>> = Vec::new();
         for e in &service.endpoints {
             let region = e.region_id.as_deref().filter(|r| !r.is_empty());
             let key = format!("{}URL", e.interface.to_lowercase());
