@@ -40,8 +40,18 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 2; }
 
 # ---------------------------------------------------------------- install
+# The reference runs on the distribution's Python (an optimised build, as Heat
+# is deployed) when there is one; otherwise on the python3 in PATH.
+PYTHON=python3
+[[ -x /usr/bin/python3 ]] && PYTHON=/usr/bin/python3
+
 install_debian() {
     local need=()
+    if [[ $PYTHON == /usr/bin/python3 ]]; then
+        "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+        "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' ||
+            need+=(python3-dev)
+    fi
     command -v wrk >/dev/null 2>&1 || need+=(wrk)
     command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
     command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -55,13 +65,15 @@ install_debian() {
 
 install_venv() {
     local want have=""
-    want=$(sha256sum "$REQS" | cut -d' ' -f1)
+    want=$( (cat "$REQS" && readlink -f "$(command -v "$PYTHON")") | sha256sum | cut -d' ' -f1)
     [[ -f $VENV/.requirements.sha256 ]] && have=$(cat "$VENV/.requirements.sha256")
     [[ $want == "$have" && -x $VENV/bin/uwsgi ]] && return 0
-    log "installing $REQS into .bench/venv (uWSGI is compiled: about a minute)"
-    python3 -m venv "$VENV"
+    log "installing $REQS into .bench/venv with $PYTHON (uWSGI is compiled: about a minute)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -r "$REQS"
+    # No wheel cache: a cached uWSGI wheel may be linked to another Python.
+    "$VENV/bin/pip" install -q --no-cache-dir -r "$REQS"
     echo "$want" >"$VENV/.requirements.sha256"
 }
 
@@ -300,13 +312,18 @@ report() {
             "$(fmt_us "$p99")" "$non2xx" "$sockerr"
     done
     echo
-    local pair num den target ratio verdict
+    # Ratios within each round (the targets loaded back to back), then the median.
+    echo "ratios: median of the per-round ratios (each round's values in brackets)"
+    local pair num den target rounds ratio verdict
     for pair in "b a 20" "b c 0.85" "d a 10" "d e 0.8"; do
         read -r num den target <<<"$pair"
         [[ -n ${RPS[$num]:-} && -n ${RPS[$den]:-} ]] || continue
-        ratio=$(awk -v n="${RPS[$num]}" -v d="${RPS[$den]}" 'BEGIN { printf "%.2f", n / d }')
+        rounds=$(paste -d' ' <(cut -d' ' -f1 "$TMP/results/$num.rows") <(cut -d' ' -f1 "$TMP/results/$den.rows") |
+            awk '{ printf "%.2f\n", $1 / $2 }')
+        ratio=$(sort -g <<<"$rounds" | sed -n "$(((ROUNDS + 1) / 2))p")
         verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }')
-        printf '%s/%s = %8s   (target >= %s)  %s\n' "$num" "$den" "$ratio" "$target" "$verdict"
+        printf '%s/%s = %6s  [%s]  target >= %-5s %s\n' "$num" "$den" "$ratio" "$(paste -sd' ' <<<"$rounds")" \
+            "$target" "$verdict"
     done
     echo
     if ((bad)); then

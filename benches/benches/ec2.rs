@@ -89,6 +89,20 @@ fn bench(c: &mut Criterion) {
     c.bench_function("ec2/verify_sigv4_get_query", |b| {
         b.iter(|| verify(black_box(&get), black_box(SECRET)).unwrap())
     });
+    // Where the time goes.
+    c.bench_function("ec2/prepare_sigv4_get", |b| {
+        b.iter(|| prepare(black_box(&get)).unwrap())
+    });
+    c.bench_function("ec2/signing_key", |b| {
+        b.iter(|| {
+            heatgate_middleware::ec2token::signature::signing_key(
+                black_box(SECRET),
+                "20240102",
+                "heat",
+                "cloudformation",
+            )
+        })
+    });
     // What the local mode does: the signing key is derived once per scope.
     let keys = SigningKeyCache::default();
     c.bench_function("ec2/verify_sigv4_post_cached_key", |b| {

@@ -973,3 +973,72 @@ async fn both_modes_agree() {
         assert_eq!(a, b, "{target}");
     }
 }
+
+/// The Keystone client's EC2 calls: credentials read with the service identity,
+/// and a revoked service token renewed rather than blamed on the signature.
+#[tokio::test]
+async fn keystone_client_ec2_calls() {
+    use heatgate_keystone::Ec2Outcome;
+    let keystone = Keystone::shared();
+    let client = Client::new(keystone.service_client_config()).unwrap();
+    let demo = &keystone.fixtures.demo;
+    let cred = client
+        .create_ec2_credential(&demo.user_id, demo.project_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let read = client
+        .ec2_credential(&cred.access)
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(read, cred);
+    assert!(client
+        .ec2_credential("no-such-access-key")
+        .await
+        .unwrap()
+        .is_none());
+
+    let mut creds = Ec2Credentials {
+        access: cred.access.clone(),
+        host: "h:8000".into(),
+        verb: "GET".into(),
+        path: "/v1/".into(),
+        params: Ordered::from_pairs([
+            ("SignatureVersion", "2"),
+            ("AWSAccessKeyId", cred.access.as_str()),
+            ("Timestamp", now_iso().as_str()),
+        ]),
+        ..Default::default()
+    };
+    creds.signature = sign(&creds, cred.secret.expose().as_bytes()).unwrap();
+
+    // Revoke the client's service token behind its back: the next call gets a
+    // 401 that is not the signature's fault.
+    let service_token = client.service_token_value().await.unwrap();
+    keystone.revoke(&service_token).await;
+    let outcome = client.ec2_tokens(&creds).await.unwrap();
+    assert!(matches!(outcome, Ec2Outcome::Accepted(_)), "{outcome:?}");
+    assert_ne!(client.service_token_value().await.unwrap(), service_token);
+
+    // A bad signature is the signature's fault.
+    let mut bad = creds.clone();
+    bad.signature = "bad".into();
+    let outcome = client.ec2_tokens(&bad).await.unwrap();
+    assert!(
+        matches!(outcome, Ec2Outcome::Rejected { status: 401, .. }),
+        "{outcome:?}"
+    );
+
+    assert!(client
+        .delete_ec2_credential(&demo.user_id, &cred.access)
+        .await
+        .unwrap());
+    assert!(!client
+        .delete_ec2_credential(&demo.user_id, &cred.access)
+        .await
+        .unwrap());
+    assert!(matches!(
+        client.ec2_tokens(&creds).await.unwrap(),
+        Ec2Outcome::UnknownAccessKey
+    ));
+}

@@ -59,7 +59,7 @@ impl Default for Ec2TokenConfig {
             max_clock_skew: 15 * 60,
             credential_cache_time: 60,
             negative_cache_time: 5,
-            token_cache_time: 600,
+            token_cache_time: 300,
             token_expiry_margin: 120,
             cache_max_entries: 10_000,
         }

@@ -385,12 +385,16 @@ fn prepare_v4(creds: &Ec2Credentials) -> Result<PreparedKind, Malformed> {
         auth_param(creds, "SignedHeaders").ok_or(Malformed::Missing("X-Amz-SignedHeaders"))?;
     let credential =
         auth_param(creds, "Credential").ok_or(Malformed::Missing("X-Amz-Credential"))?;
-    let parts: Vec<&str> = credential.split('/').collect();
-    if parts.len() < 4 {
+    // Python: split('/'), scope = '/'.join(parts[1:]), date, region, service = parts[1:4].
+    let scope = credential
+        .split_once('/')
+        .map(|(_, scope)| scope)
+        .ok_or(Malformed::CredentialScope)?;
+    let mut parts = scope.split('/');
+    let (Some(date), Some(region), Some(service)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(Malformed::CredentialScope);
-    }
-    let (date, region, service) = (parts[1], parts[2], parts[3]);
-    let scope = parts[1..].join("/");
+    };
     let request_date = creds
         .headers
         .get("X-Amz-Date")
@@ -401,8 +405,16 @@ fn prepare_v4(creds: &Ec2Credentials) -> Result<PreparedKind, Malformed> {
     }
 
     let canonical_request = canonical_request_v4(creds, signed_headers);
-    let digest = hex::encode(Sha256::digest(canonical_request.as_bytes()));
-    let string_to_sign = format!("{AWS4}\n{request_date}\n{scope}\n{digest}");
+    let mut digest = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(canonical_request.as_bytes()), &mut digest)
+        .expect("64 hex digits");
+    let mut string_to_sign =
+        String::with_capacity(AWS4.len() + request_date.len() + scope.len() + 67);
+    for part in [AWS4, request_date, scope] {
+        string_to_sign.push_str(part);
+        string_to_sign.push('\n');
+    }
+    string_to_sign.push_str(std::str::from_utf8(&digest).expect("hex"));
     Ok(PreparedKind::V4 {
         string_to_sign,
         date: date.to_owned(),
@@ -485,7 +497,7 @@ pub fn canonical_qs(params: &Ordered) -> String {
     let mut pairs: Vec<(&str, &str)> = params.iter().collect();
     // UTF-8 byte order is code-point order.
     pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = String::new();
+    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (i, (k, v)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -500,15 +512,23 @@ pub fn canonical_qs(params: &Ordered) -> String {
 /// Percent-encodes every byte of `s` but `A-Z a-z 0-9 - _ . ~` (uppercase hex).
 pub fn quote_unreserved(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if unreserved(b) {
+            continue;
         }
+        if start < i {
+            // Only unreserved ASCII bytes since the last escape: char boundaries.
+            out.push_str(&s[start..i]);
+        }
+        out.push('%');
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
 }
 
 /// Python's `str.strip()` (whitespace as `str.isspace` defines it).
@@ -521,11 +541,13 @@ pub fn py_isspace(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-fn py_upper(s: &str) -> String {
-    if s.is_ascii() {
-        s.to_ascii_uppercase()
+fn py_upper(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.bytes().any(|b| b.is_ascii_lowercase()) && s.is_ascii() {
+        std::borrow::Cow::Borrowed(s)
+    } else if s.is_ascii() {
+        std::borrow::Cow::Owned(s.to_ascii_uppercase())
     } else {
-        s.to_uppercase()
+        std::borrow::Cow::Owned(s.to_uppercase())
     }
 }
 

@@ -27,6 +27,8 @@ pub enum PyErrorKind {
     OverflowError,
     /// `RecursionError` (a rule that references itself).
     RecursionError,
+    /// `MemoryError` (a format width or precision too large to allocate).
+    MemoryError,
     /// `AttributeError` (a role that is not a string).
     AttributeError,
     /// `KeyError` raised where oslo does not catch it (remote check URLs).
@@ -44,6 +46,7 @@ impl PyErrorKind {
             PyErrorKind::SyntaxError => "SyntaxError",
             PyErrorKind::OverflowError => "OverflowError",
             PyErrorKind::RecursionError => "RecursionError",
+            PyErrorKind::MemoryError => "MemoryError",
             PyErrorKind::AttributeError => "AttributeError",
             PyErrorKind::KeyError => "KeyError",
             PyErrorKind::Unsupported => "Unsupported",

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::value::{ascii_str, float_repr, PyValue};
-use super::PyError;
+use super::{PyError, PyErrorKind};
 
 /// The target a format is applied to: Python's `dict` (ordered keys).
 pub type Mapping = [(Box<str>, PyValue)];
@@ -260,6 +260,39 @@ impl PyFormat {
                             &whole
                         }
                     };
+                    // CPython refuses widths past ssize_t and precisions past int
+                    // while parsing ("... too big"); widths it would try to
+                    // allocate but cannot are a MemoryError. Bound them here so a
+                    // policy file cannot make a check allocate gigabytes.
+                    if let Some(Width::Num(w)) = width {
+                        if *w > isize::MAX as usize {
+                            return Err(PyError {
+                                kind: PyErrorKind::ValueError,
+                                message: "width too big".into(),
+                            });
+                        }
+                        if *w > MAX_PADDED_WIDTH {
+                            return Err(PyError {
+                                kind: PyErrorKind::MemoryError,
+                                message: String::new(),
+                            });
+                        }
+                    }
+                    if let Some(Width::Num(p)) = prec {
+                        if *p > i32::MAX as usize {
+                            return Err(PyError {
+                                kind: PyErrorKind::ValueError,
+                                message: "precision too big".into(),
+                            });
+                        }
+                        if *p > MAX_PADDED_WIDTH && conv.as_ref().is_ok_and(|c| is_numeric_conv(*c))
+                        {
+                            return Err(PyError {
+                                kind: PyErrorKind::MemoryError,
+                                message: String::new(),
+                            });
+                        }
+                    }
                     if matches!(width, Some(Width::Star)) || matches!(prec, Some(Width::Star)) {
                         if consumed || matches!(value, PyValue::Int(_) | PyValue::Bool(_)) {
                             return Err(PyError::type_error(
@@ -306,6 +339,10 @@ fn flush(segs: &mut Vec<Seg>, lit: &mut String) {
         segs.push(Seg::Lit(std::mem::take(lit).into_boxed_str()));
     }
 }
+
+/// Widths (and numeric precisions) above this are answered with `MemoryError`
+/// instead of being allocated (CPython would try, and fail for the huge ones).
+const MAX_PADDED_WIDTH: usize = 1 << 24;
 
 fn is_numeric_conv(c: char) -> bool {
     "diuoxXeEfFgG".contains(c)
@@ -607,6 +644,26 @@ mod tests {
             run("%(n).2f %(n)e %(n)g", &m).unwrap(),
             "5.00 5.000000e+00 5"
         );
+    }
+
+    /// Found by the parse_rule fuzz target: a width Python would try (and fail)
+    /// to allocate must not make a policy check allocate gigabytes.
+    #[test]
+    fn huge_widths_and_precisions_are_errors_like_python() {
+        let m = map(&[("x", PyValue::Int(1))]);
+        let kind = |f: &str| run(f, &m).unwrap_err();
+        assert_eq!(
+            kind("%(x)99999999999999999999999s").kind,
+            PyErrorKind::ValueError
+        );
+        assert_eq!(
+            kind("%(x)99999999999999999999999s").message,
+            "width too big"
+        );
+        assert_eq!(kind("%(x)3333333333333s").kind, PyErrorKind::MemoryError);
+        assert_eq!(kind("%(x).99999999999s").message, "precision too big");
+        assert_eq!(kind("%(x).3333333333f").message, "precision too big");
+        assert_eq!(run("%(x)5s", &m).unwrap(), "    1");
     }
 
     #[test]
