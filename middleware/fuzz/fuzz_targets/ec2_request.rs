@@ -16,7 +16,9 @@ use heatgate_middleware::ec2token::signature::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&first, rest)) = data.split_first() else { return };
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
     let mut fields = rest.split(|&b| b == 0xFF);
     let query = fields.next().unwrap_or(b"");
     let authorization = fields.next().unwrap_or(b"");
@@ -36,25 +38,39 @@ fuzz_target!(|data: &[u8]| {
     // A whole request.
     let method = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"][usize::from(first % 6)];
     let uri = format!("/v1/?{}", String::from_utf8_lossy(query));
-    let mut builder = http::Request::builder().method(method).header("host", "heat.example.com:8000");
+    let mut builder = http::Request::builder()
+        .method(method)
+        .header("host", "heat.example.com:8000");
     builder = match uri.parse::<http::Uri>() {
         Ok(u) => builder.uri(u),
         Err(_) => builder.uri("/v1/"),
     };
-    for (name, value) in [("authorization", authorization), ("content-type", content_type), ("x-amz-date", amz_date)] {
+    for (name, value) in [
+        ("authorization", authorization),
+        ("content-type", content_type),
+        ("x-amz-date", amz_date),
+    ] {
         if let Ok(v) = http::HeaderValue::from_bytes(value) {
             if !value.is_empty() {
                 builder = builder.header(name, v);
             }
         }
     }
-    let Ok(request) = builder.body(()) else { return };
+    let Ok(request) = builder.body(()) else {
+        return;
+    };
     let (parts, ()) = request.into_parts();
     let Ok(head) = Head::read(&parts) else { return };
     let _ = head.has_signature();
-    let Ok(Reading::Signed(signed)) = read_request(&parts, &head, body) else { return };
+    let Ok(Reading::Signed(signed)) = read_request(&parts, &head, body) else {
+        return;
+    };
     let creds = signed.credentials;
-    let _ = check_freshness(&creds, time::OffsetDateTime::UNIX_EPOCH, &Freshness::default());
+    let _ = check_freshness(
+        &creds,
+        time::OffsetDateTime::UNIX_EPOCH,
+        &Freshness::default(),
+    );
     if prepare(&creds).is_err() {
         assert!(verify(&creds, b"secret").is_err());
         return;

@@ -24,7 +24,29 @@
 //! Beyond Heat: `X-Amz-Signature` is not sent to Keystone as a parameter, so
 //! presigned SigV4 URLs work; repeated parameter names are refused (400
 //! `InvalidQueryParameter`), since Heat verifies the last value while a service
-//! behind may read the first.
+//! behind may read the first; parameters that are not UTF-8 are refused (400
+//! `InvalidQueryParameter`) where Heat fails with a 500; requests Keystone would
+//! crash on (a SigV0 request without `Action`, an unknown `SignatureVersion`, a
+//! SigV4 credential scope of fewer than four parts, a missing `X-Amz-Date` or
+//! one that does not start with the scope's date) are refused here (400
+//! `IncompleteSignature`); bodies over `max_body_size` (Heat's 112 KiB) get
+//! 400 `RequestLimitExceeded`. Heat's `multi_cloud` / `allowed_auth_uris` are
+//! not offered.
+//!
+//! ## Local mode
+//! With `verify = "local"` the credential behind an access key (secret, user,
+//! project) is read once with the service identity
+//! (`GET /v3/credentials/{sha256(access)}`; Keystone lets a project admin read
+//! it) and trusted for `credential_cache_time` (60 s; an unknown key for
+//! `negative_cache_time`); signatures are verified here with the code Keystone
+//! runs ([`signature`]), the SigV4 signing key derived once per scope; the
+//! project-scoped token that `/v3/ec2tokens` issued for the first verified
+//! request is reused for `token_cache_time` (300 s) and never within
+//! `token_expiry_margin` (120 s) of its expiry. A credential deleted in Keystone
+//! stops working within `credential_cache_time`; a user disabled in Keystone
+//! within `token_cache_time`. Wrong signatures are refused without a Keystone
+//! call (`SignatureDoesNotMatch`; keystone mode says `AccessDenied` unless
+//! Keystone runs with `insecure_debug`).
 //!
 //! Errors are Heat's AWS XML documents ([`Ec2Error`]).
 //!
@@ -41,6 +63,28 @@
 //!     .route("/v1/", get(|id: Identity| async move { id.user_id.clone() }))
 //!     .layer(layer);
 //! # Ok(()) }
+//! ```
+//!
+//! A request without a signature is refused without asking Keystone:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::body::Body;
+//! use heatgate_keystone::{Client, ClientConfig};
+//! use heatgate_middleware::ec2token::{Ec2TokenConfig, Ec2TokenLayer};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! let client = Client::new(ClientConfig::new("http://127.0.0.1:5000/v3".parse().unwrap())).unwrap();
+//! let service = ServiceBuilder::new()
+//!     .layer(Ec2TokenLayer::new(Ec2TokenConfig::default(), client).unwrap())
+//!     .service(service_fn(|_req: http::Request<Body>| async {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+//!     }));
+//! let request = http::Request::get("/v1/?Action=ListStacks").body(Body::empty()).unwrap();
+//! let response = service.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), 400); // IncompleteSignature
+//! # }
 //! ```
 //!
 //! The parsers have a fuzz target (`middleware/fuzz`, run with
