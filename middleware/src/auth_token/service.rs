@@ -271,7 +271,8 @@ impl Shared {
         }
         // Room for every header set below at once, instead of growing the map
         // (and rehashing it) several times while inserting them one by one.
-        headers.reserve(
+        // Only a hint: a map that cannot grow fails below exactly as before.
+        let _ = headers.try_reserve(
             2 + user.as_ref().map_or(0, |t| {
                 t.headers.user.len() + usize::from(t.headers.catalog.is_some())
             }) + match &service {
