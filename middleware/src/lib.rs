@@ -13,6 +13,7 @@ pub mod auth_token;
 pub mod context;
 pub mod ec2token;
 pub mod policy;
+mod pyjson;
 pub mod webob;
 
 /// The boxed error type of bodies.

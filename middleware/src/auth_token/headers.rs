@@ -3,6 +3,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::context::{IdentityData, Scope};
+use crate::pyjson::push_py_str;
 use heatgate_keystone::token::CatalogEntry;
 
 /// `X-Identity-Status`
@@ -290,30 +291,6 @@ pub fn v2_catalog_json(catalog: &[CatalogEntry]) -> String {
     }
     out.push(']');
     out
-}
-
-/// Appends `s` as a JSON string with Python's default `ensure_ascii` escaping.
-fn push_py_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
