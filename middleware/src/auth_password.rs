@@ -224,8 +224,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::take_ready(&mut self.inner);
         let shared = self.shared.clone();
         Box::pin(async move {
             if let Err(denial) = shared.authenticate(&mut request).await {
@@ -234,14 +233,6 @@ where
             Ok(inner.call(request).await?.map(Body::new))
         })
     }
-}
-
-/// The project id: the path segment after the prefix.
-fn project_from_path<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = path.strip_prefix(prefix.trim_end_matches('/'))?;
-    let rest = rest.strip_prefix('/')?;
-    let project = rest.split('/').next()?;
-    (!project.is_empty()).then_some(project)
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
@@ -286,7 +277,7 @@ impl Shared {
         let headers = request.headers_mut();
         strip_spoofable(headers);
         let (Some(project), Some(user), Some(password)) = (
-            project_from_path(&path, &self.config.path_prefix),
+            crate::policy::tenant_from_path(&path, &self.config.path_prefix),
             header_str(headers, &AUTH_USER),
             header_str(headers, &AUTH_KEY),
         ) else {
@@ -426,6 +417,7 @@ mod tests {
 
     #[test]
     fn project_comes_from_the_first_segment_after_the_prefix() {
+        use crate::policy::tenant_from_path as project_from_path;
         assert_eq!(project_from_path("/v1/p1/stacks", "/v1"), Some("p1"));
         assert_eq!(project_from_path("/v1/p1", "/v1/"), Some("p1"));
         assert_eq!(project_from_path("/v1/", "/v1"), None);

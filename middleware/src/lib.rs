@@ -16,5 +16,13 @@ pub mod policy;
 mod pyjson;
 pub mod webob;
 
+/// Takes the inner service that `poll_ready` made ready, leaving a fresh clone
+/// in its place (tower-service's "be careful when cloning inner services": a
+/// clone is not ready, so the ready one must serve this call).
+pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}
+
 /// The boxed error type of bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -116,6 +116,7 @@ pub enum Api {
 
 type TargetFn = Arc<dyn Fn(&Parts) -> Target + Send + Sync>;
 
+#[derive(Clone)]
 struct Shared {
     source: Arc<dyn EnforcerSource>,
     rule: Arc<str>,
@@ -201,16 +202,10 @@ impl PolicyLayer {
 
     /// Replaces the target builder.
     pub fn with_target(self, target: impl Fn(&Parts) -> Target + Send + Sync + 'static) -> Self {
-        let s = &self.shared;
+        let mut shared = (*self.shared).clone();
+        shared.target = Arc::new(target);
         Self {
-            shared: Arc::new(Shared {
-                source: s.source.clone(),
-                rule: s.rule.clone(),
-                api: s.api,
-                target: Arc::new(target),
-                tenant_check: s.tenant_check,
-                path_prefix: s.path_prefix.clone(),
-            }),
+            shared: Arc::new(shared),
         }
     }
 }
@@ -417,8 +412,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::take_ready(&mut self.inner);
         let (parts, body) = request.into_parts();
         let decision = self.shared.decide(&parts);
         let api = self.shared.api;

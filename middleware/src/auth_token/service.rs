@@ -149,9 +149,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The clone is not ready; keep the ready one for this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::take_ready(&mut self.inner);
         let shared = self.shared.clone();
         Box::pin(async move {
             if let Err(denial) = shared.authenticate(&mut request).await {
