@@ -5,6 +5,8 @@
 //!   with a bounded cache, request coalescing and a JWS pre-check;
 //! - [`auth_password`]: standalone user/password authentication (Heat's
 //!   `auth_password`), with an allow-list of identity URLs;
+//! - [`stack_lookup`]: Heat's dual-path stack resolution (owner project or
+//!   stack domain project);
 //! - [`context`]: the typed [`Identity`](context::Identity) and its axum extractor.
 #![deny(unsafe_code)]
 
@@ -13,6 +15,7 @@ pub mod auth_token;
 pub mod context;
 pub mod ec2token;
 pub mod policy;
+pub mod stack_lookup;
 mod pyjson;
 pub mod webob;
 
