@@ -13,6 +13,8 @@ use crate::config::{v3_url, ClientConfig, PasswordAuth};
 use crate::token::{TokenBody, TokenEnvelope};
 use crate::{Error, Secret};
 
+#[path = "admin.rs"]
+pub(crate) mod admin;
 #[path = "ec2.rs"]
 pub(crate) mod ec2;
 

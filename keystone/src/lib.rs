@@ -18,6 +18,7 @@ mod error;
 mod secret;
 pub mod token;
 
+pub use client::admin::{NewUser, Project, Trust, TrustRequest, UserRecord};
 pub use client::ec2::{ec2_credential_id, Ec2Credential, Ec2Outcome};
 pub use client::{Answer, Authenticated, Client, ClientStats, ValidateOptions, Validation};
 pub use config::{ClientConfig, DomainRef, Interface, PasswordAuth, ScopeRequest, UserRef};
