@@ -34,6 +34,7 @@ CREATE TABLE resources (
     status        TEXT NOT NULL,
     status_reason TEXT NOT NULL DEFAULT '',
     physical_id   TEXT,
+    properties    TEXT NOT NULL DEFAULT '{}',
     metadata      TEXT NOT NULL DEFAULT '{}',
     attributes    TEXT NOT NULL DEFAULT '{}',
     user_id       TEXT,

@@ -108,6 +108,8 @@ pub struct ResourceRow {
     pub status_reason: String,
     /// Physical id.
     pub physical_id: Option<String>,
+    /// Evaluated properties, without secrets (JSON object).
+    pub properties: String,
     /// Metadata (JSON).
     pub metadata: String,
     /// Non-secret attributes (JSON object).
@@ -464,12 +466,12 @@ impl Store {
     pub async fn upsert_resource(&self, r: &ResourceRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO resources (stack_id, name, type_name, action, status, status_reason, \
-             physical_id, metadata, attributes, user_id, access_key, data_enc, created_at, \
-             updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
+             physical_id, properties, metadata, attributes, user_id, access_key, data_enc, \
+             created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
              ON CONFLICT (stack_id, name) DO UPDATE SET type_name = excluded.type_name, \
              action = excluded.action, status = excluded.status, \
              status_reason = excluded.status_reason, physical_id = excluded.physical_id, \
-             metadata = excluded.metadata, attributes = excluded.attributes, \
+             properties = excluded.properties, metadata = excluded.metadata, attributes = excluded.attributes, \
              user_id = excluded.user_id, access_key = excluded.access_key, \
              data_enc = excluded.data_enc, updated_at = excluded.updated_at",
         )
@@ -480,6 +482,7 @@ impl Store {
         .bind(&r.status)
         .bind(&r.status_reason)
         .bind(&r.physical_id)
+        .bind(&r.properties)
         .bind(&r.metadata)
         .bind(&r.attributes)
         .bind(&r.user_id)

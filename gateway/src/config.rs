@@ -30,6 +30,80 @@ pub struct Config {
     pub auth_password: AuthPasswordSection,
     /// `[ec2authtoken]` (the CFN listener)
     pub ec2authtoken: Ec2TokenConfig,
+    /// `[oslo_policy]`
+    pub oslo_policy: OsloPolicySection,
+    /// `[heat]`: stack domain users, deferred auth, encryption (heat.conf's `[DEFAULT]`).
+    pub heat: HeatSection,
+    /// `[engine]`
+    pub engine: EngineSection,
+}
+
+/// `[oslo_policy]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OsloPolicySection {
+    /// A policy file overriding Heat's defaults (JSON or YAML).
+    pub policy_file: Option<PathBuf>,
+    /// Directories of more override files.
+    pub policy_dirs: Vec<PathBuf>,
+    /// Use the new (scoped, role-based) defaults only (default false, as Heat).
+    pub enforce_new_defaults: bool,
+}
+
+/// `[heat]` (heat.conf's `[DEFAULT]` options of the same names).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HeatSection {
+    /// The stack user domain by id.
+    pub stack_user_domain_id: Option<String>,
+    /// The stack user domain by name (looked up once at start).
+    pub stack_user_domain_name: Option<String>,
+    /// The stack domain admin's user name.
+    pub stack_domain_admin: Option<String>,
+    /// Its password.
+    pub stack_domain_admin_password: Option<Secret>,
+    /// A file holding it.
+    pub stack_domain_admin_password_file: Option<PathBuf>,
+    /// The role of stack users.
+    pub heat_stack_user_role: String,
+    /// `trusts` or `password`.
+    pub deferred_auth_method: String,
+    /// Roles delegated by trusts (empty: all the owner's roles).
+    pub trusts_delegated_roles: Vec<String>,
+    /// The key sealing secrets at rest (32 characters or more).
+    pub auth_encryption_key: Option<Secret>,
+    /// A file holding it.
+    pub auth_encryption_key_file: Option<PathBuf>,
+    /// Where instances signal wait conditions.
+    pub heat_waitcondition_server_url: Option<Url>,
+}
+
+impl Default for HeatSection {
+    fn default() -> Self {
+        Self {
+            stack_user_domain_id: None,
+            stack_user_domain_name: None,
+            stack_domain_admin: None,
+            stack_domain_admin_password: None,
+            stack_domain_admin_password_file: None,
+            heat_stack_user_role: "heat_stack_user".into(),
+            deferred_auth_method: "trusts".into(),
+            trusts_delegated_roles: Vec::new(),
+            auth_encryption_key: None,
+            auth_encryption_key_file: None,
+            heat_waitcondition_server_url: None,
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EngineSection {
+    /// The SQLite file (default `<data_dir>/engine.db`).
+    pub database: Option<PathBuf>,
+    /// Where the engine keeps its files (default `./.heatgate`).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// How callers authenticate on the REST listener.
@@ -330,6 +404,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "listen",
             "cfn_listen",
             "upstream",
+            "cfn_upstream",
             "metrics_listen",
             "worker_threads",
             "public_url",
@@ -370,6 +445,27 @@ const KNOWN: &[(&str, &[&str])] = &[
         ],
     ),
     ("auth_password", &["allowed_auth_uris", "cache_time"]),
+    (
+        "oslo_policy",
+        &["policy_file", "policy_dirs", "enforce_new_defaults"],
+    ),
+    (
+        "heat",
+        &[
+            "stack_user_domain_id",
+            "stack_user_domain_name",
+            "stack_domain_admin",
+            "stack_domain_admin_password",
+            "stack_domain_admin_password_file",
+            "heat_stack_user_role",
+            "deferred_auth_method",
+            "trusts_delegated_roles",
+            "auth_encryption_key",
+            "auth_encryption_key_file",
+            "heat_waitcondition_server_url",
+        ],
+    ),
+    ("engine", &["database", "data_dir"]),
     (
         "ec2authtoken",
         &[

@@ -6,4 +6,5 @@
 pub mod config;
 pub mod policy_cmd;
 pub mod proxy;
+pub mod serve;
 pub mod server;

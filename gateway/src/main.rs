@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use heatgate::policy_cmd::{self, PolicyCommand};
+use heatgate::serve::{self, ServeArgs};
 use heatgate::server::{self, ProxyArgs};
 
 /// OpenStack Heat's authentication and authorization, rebuilt as Tower layers.
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway and the embedded engine (REST and CFN APIs).
+    Serve(ServeArgs),
     /// Put the authentication layers in front of any HTTP service.
     Proxy(ProxyArgs),
     /// Audit policy files: check, lint, explain, who-can, diff, dump.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Serve(args) => serve::run_serve(args),
         Command::Proxy(args) => server::run_proxy(args),
         Command::Policy { command } => policy_cmd::run(command),
     }

@@ -18,7 +18,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::config::{Config, ConfigError, Flavor};
 use crate::proxy::Proxy;
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -27,12 +27,12 @@ fn init_tracing() {
         .try_init();
 }
 
-fn config_error(e: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("heatgate: {e}");
     ExitCode::from(2)
 }
 
-fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = worker_threads {
         builder.worker_threads(n.max(1));
@@ -141,6 +141,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             name: "rest",
             addr: config.gateway.listen,
             app,
+            bound: None,
         }];
         if let Some(cfn) = &config.gateway.cfn_upstream {
             let upstream = cfn
@@ -156,6 +157,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
                     name: "cfn",
                     addr: config.gateway.cfn_listen,
                     app,
+                    bound: None,
                 }),
                 Err(e) => return config_error(e),
             }
@@ -193,6 +195,8 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// The service.
     pub app: Router,
+    /// A socket already bound to `addr` (when the caller needed the port first).
+    pub bound: Option<tokio::net::TcpListener>,
 }
 
 /// Serves every listener until SIGTERM or Ctrl-C, then lets in-flight requests
@@ -201,10 +205,19 @@ pub struct Listener {
 pub async fn serve(listeners: Vec<Listener>, grace: Duration) -> ExitCode {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    for Listener { name, addr, app } in listeners {
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => return config_error(format!("cannot listen on {addr} ({name}): {e}")),
+    for Listener {
+        name,
+        addr,
+        app,
+        bound,
+    } in listeners
+    {
+        let listener = match bound {
+            Some(l) => l,
+            None => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => return config_error(format!("cannot listen on {addr} ({name}): {e}")),
+            },
         };
         let bound = listener.local_addr().unwrap_or(addr);
         tracing::info!(%bound, listener = name, "listening");
