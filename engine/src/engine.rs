@@ -285,8 +285,7 @@ impl Engine {
                 ),
             ));
         }
-        let tpl = template::parse(&req.template)
-            .map_err(|e| EngineError::bad("StackValidationFailed", e.to_string()))?;
+        let tpl = template::parse(&req.template).map_err(template_error)?;
         let stack_id = uuid::Uuid::new_v4().to_string();
         let pseudo = template::PseudoParameters {
             stack_name: req.name.clone(),
@@ -294,10 +293,11 @@ impl Engine {
             project_id: tenant.to_owned(),
             region: "RegionOne".to_owned(),
         };
-        let params = template::resolve_parameters(&tpl, &req.parameters, &pseudo)
-            .map_err(|e| EngineError::bad("StackValidationFailed", e.to_string()))?;
-        tpl.creation_order()
-            .map_err(|e| EngineError::bad("StackValidationFailed", e.to_string()))?;
+        let params =
+            template::resolve_parameters(&tpl, &req.parameters, &pseudo).map_err(template_error)?;
+        tpl.validate_with_parameters(&params)
+            .map_err(template_error)?;
+        tpl.creation_order().map_err(template_error)?;
         if self.inner.store.name_taken(tenant, &req.name).await? {
             return Err(EngineError::StackExists(req.name));
         }
@@ -622,6 +622,11 @@ fn record(s: StackRow) -> StackRecord {
         tenant: s.tenant,
         stack_user_project_id: s.stack_user_project_id,
     }
+}
+
+/// A template error as Heat answers it (400, Heat's exception name and text).
+pub(crate) fn template_error(e: template::TemplateError) -> EngineError {
+    EngineError::bad(e.kind.heat_type(), e.heat_message())
 }
 
 /// A JSON object of strings, for views.

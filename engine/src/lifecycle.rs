@@ -308,10 +308,13 @@ async fn create_inner(engine: &Engine, stack_id: &str) -> Result<(), String> {
             _ => return Err("Stack create was cancelled".into()),
         }
         let def = &tpl.resources[&name];
-        let props = template::evaluate(&def.properties, &st)
-            .map_err(|e| format!("Resource CREATE failed: {e}"))?;
-        let metadata = template::evaluate(&def.metadata, &st)
-            .map_err(|e| format!("Resource CREATE failed: {e}"))?;
+        let props = Value::Object(
+            tpl.resource_properties(&name, &st)
+                .map_err(|e| format!("Resource CREATE failed: {}", e.heat_message()))?,
+        );
+        let metadata = tpl
+            .resource_metadata(&name, &st)
+            .map_err(|e| format!("Resource CREATE failed: {}", e.heat_message()))?;
         let mut row = ResourceRow {
             stack_id: stack_id.to_owned(),
             name: name.clone(),
@@ -1272,11 +1275,11 @@ pub(crate) async fn outputs(engine: &Engine, stack: &StackRow) -> Result<Vec<Val
             "output_key": key,
             "description": def.description.clone().unwrap_or_else(|| "No description given".into()),
         });
-        match template::evaluate(&def.value, &st) {
+        match tpl.output_value(key, &st) {
             Ok(v) => o["output_value"] = v,
             Err(e) => {
                 o["output_value"] = Value::Null;
-                o["output_error"] = Value::String(e.to_string());
+                o["output_error"] = Value::String(e.heat_message());
             }
         }
         out.push(o);

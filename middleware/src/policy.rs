@@ -66,6 +66,12 @@ impl EnforcerSource for PolicyStore {
     }
 }
 
+impl EnforcerSource for Arc<dyn EnforcerSource> {
+    fn current(&self) -> Arc<Enforcer> {
+        (**self).current()
+    }
+}
+
 impl EnforcerSource for Arc<PolicyStore> {
     fn current(&self) -> Arc<Enforcer> {
         PolicyStore::current(self)

@@ -142,7 +142,7 @@ fn authorize(
     identity: &Identity,
     action: &str,
     project: &str,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let enforcer = state.policy.current();
     let creds = credentials(identity, &enforcer);
     let rule = format!("cloudformation:{action}");
@@ -151,11 +151,13 @@ fn authorize(
         Ok(true) => Ok(()),
         Ok(false) | Err(heatgate_policy::EnforceError::InvalidScope { .. }) => {
             tracing::info!(rule = %rule, user_id = %identity.user_id, "policy denied");
-            Err(PolicyDenial::Denied { rule: rule.into() }
-                .response(Api::Cfn)
-                .map(Body::new))
+            Err(Box::new(
+                PolicyDenial::Denied { rule: rule.into() }
+                    .response(Api::Cfn)
+                    .map(Body::new),
+            ))
         }
-        Err(e) => Err(PolicyDenial::Error(e).response(Api::Cfn).map(Body::new)),
+        Err(e) => Err(Box::new(PolicyDenial::Error(e).response(Api::Cfn).map(Body::new))),
     }
 }
 
@@ -185,21 +187,21 @@ async fn dispatch(
         "DescribeStackEvents" => describe_events(&state, &identity, &caller, &p).await,
         "CreateStack" => create_stack(&state, &identity, &caller, &p).await,
         "DeleteStack" => delete_stack(&state, &identity, &caller, &p).await,
-        _ => Err(Denied::Response(xml_error(
+        _ => Err(Denied::Response(Box::new(xml_error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
             "The action or operation requested is invalid",
-        ))),
+        )))),
     };
     match outcome {
         Ok(result) => xml_ok(&action, result),
-        Err(Denied::Response(r)) => r,
+        Err(Denied::Response(r)) => *r,
         Err(Denied::Engine(e)) => e.cfn_response().map(Body::new),
     }
 }
 
 enum Denied {
-    Response(Response),
+    Response(Box<Response>),
     Engine(EngineError),
 }
 
@@ -217,11 +219,11 @@ fn check(state: &ApiState, identity: &Identity, action: &str, project: &str) -> 
 
 async fn stack_param(state: &ApiState, caller: &Caller, p: &Params) -> Result<StackRow, Denied> {
     let name = get(p, "StackName").ok_or_else(|| {
-        Denied::Response(xml_error(
+        Denied::Response(Box::new(xml_error(
             StatusCode::BAD_REQUEST,
             "MissingParameter",
             "The request must contain the parameter StackName",
-        ))
+        )))
     })?;
     Ok(state.engine.find_stack(caller, name).await?)
 }
@@ -341,11 +343,11 @@ async fn describe_resource(
     let s = stack_param(state, caller, p).await?;
     check(state, identity, "DescribeStackResource", &target_project(caller, &s))?;
     let name = get(p, "LogicalResourceId").ok_or_else(|| {
-        Denied::Response(xml_error(
+        Denied::Response(Box::new(xml_error(
             StatusCode::BAD_REQUEST,
             "MissingParameter",
             "The request must contain the parameter LogicalResourceId",
-        ))
+        )))
     })?;
     let r = state.engine.resource(&s, name).await?;
     state.engine.authorize_stack_user(caller, &s, name).await?;
