@@ -61,7 +61,10 @@ impl EngineConfig {
     pub fn waitcondition_url(&self) -> String {
         match &self.heat_waitcondition_server_url {
             Some(u) => u.as_str().trim_end_matches('/').to_owned(),
-            None => format!("{}/waitcondition", self.cfn_public_url.as_str().trim_end_matches('/')),
+            None => format!(
+                "{}/waitcondition",
+                self.cfn_public_url.as_str().trim_end_matches('/')
+            ),
         }
     }
 
@@ -71,7 +74,10 @@ impl EngineConfig {
         let w = self.waitcondition_url();
         match w.strip_suffix("/waitcondition") {
             Some(root) => format!("{root}/signal"),
-            None => format!("{}/signal", self.cfn_public_url.as_str().trim_end_matches('/')),
+            None => format!(
+                "{}/signal",
+                self.cfn_public_url.as_str().trim_end_matches('/')
+            ),
         }
     }
 }

@@ -189,6 +189,12 @@ impl Engine {
             .clone()
     }
 
+    pub(crate) fn inner_waiters(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Notify>>> {
+        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn forget_waiters(&self, stack_id: &str) {
         let mut map = self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|(s, _), _| s != stack_id);
@@ -356,7 +362,15 @@ impl Engine {
         }
         self.inner
             .store
-            .add_event(&row.id, &row.name, "OS::Heat::Stack", Some(&row.id), "CREATE", "IN_PROGRESS", "Stack CREATE started")
+            .add_event(
+                &row.id,
+                &row.name,
+                "OS::Heat::Stack",
+                Some(&row.id),
+                "CREATE",
+                "IN_PROGRESS",
+                "Stack CREATE started",
+            )
             .await?;
         let engine = self.clone();
         let id = row.id.clone();
@@ -442,7 +456,15 @@ impl Engine {
             .await?;
         self.inner
             .store
-            .add_event(&stack.id, &stack.name, "OS::Heat::Stack", Some(&stack.id), "DELETE", "IN_PROGRESS", "Stack DELETE started")
+            .add_event(
+                &stack.id,
+                &stack.name,
+                "OS::Heat::Stack",
+                Some(&stack.id),
+                "DELETE",
+                "IN_PROGRESS",
+                "Stack DELETE started",
+            )
             .await?;
         // Wake anything waiting on this stack so it stops.
         let waiters: Vec<_> = {
@@ -476,7 +498,15 @@ impl Engine {
             .await?;
         self.inner
             .store
-            .add_event(&stack.id, &stack.name, "OS::Heat::Stack", Some(&stack.id), "CHECK", "IN_PROGRESS", "Stack CHECK started")
+            .add_event(
+                &stack.id,
+                &stack.name,
+                "OS::Heat::Stack",
+                Some(&stack.id),
+                "CHECK",
+                "IN_PROGRESS",
+                "Stack CHECK started",
+            )
             .await?;
         let engine = self.clone();
         let id = stack.id.clone();
@@ -512,7 +542,15 @@ impl Engine {
             .await?;
         self.inner
             .store
-            .add_event(&stack.id, resource_name, &res.type_name, res.physical_id.as_deref(), "SIGNAL", "COMPLETE", &format!("Signal: status:{status}"))
+            .add_event(
+                &stack.id,
+                resource_name,
+                &res.type_name,
+                res.physical_id.as_deref(),
+                "SIGNAL",
+                "COMPLETE",
+                &format!("Signal: status:{status}"),
+            )
             .await?;
         self.waiter(&stack.id, resource_name).notify_waiters();
         Ok(())
@@ -542,7 +580,10 @@ impl Engine {
         {
             Ok(())
         } else {
-            tracing::warn!(resource = resource_name, "access denied to resource for a stack user");
+            tracing::warn!(
+                resource = resource_name,
+                "access denied to resource for a stack user"
+            );
             Err(EngineError::Forbidden)
         }
     }
@@ -550,12 +591,20 @@ impl Engine {
     // ---- views --------------------------------------------------------------
 
     /// The resource's metadata as clients read it.
-    pub async fn metadata(&self, stack: &StackRow, res: &ResourceRow) -> Result<Value, EngineError> {
+    pub async fn metadata(
+        &self,
+        stack: &StackRow,
+        res: &ResourceRow,
+    ) -> Result<Value, EngineError> {
         crate::lifecycle::metadata(self, stack, res).await
     }
 
     /// The resource's attributes (for resource show).
-    pub async fn attributes(&self, stack: &StackRow, res: &ResourceRow) -> Result<Value, EngineError> {
+    pub async fn attributes(
+        &self,
+        stack: &StackRow,
+        res: &ResourceRow,
+    ) -> Result<Value, EngineError> {
         crate::lifecycle::attributes(self, stack, res).await
     }
 

@@ -152,7 +152,9 @@ impl EngineError {
     pub fn cfn_response(&self) -> Response<Body> {
         self.log();
         let (status, code, message) = match self {
-            EngineError::NotFound { entity: "Stack", .. } => (
+            EngineError::NotFound {
+                entity: "Stack", ..
+            } => (
                 StatusCode::BAD_REQUEST,
                 "InvalidParameterValue",
                 "Stack does not exist".to_owned(),
@@ -188,7 +190,11 @@ impl EngineError {
                 "The request processing has failed due to some unknown error.".to_owned(),
             ),
         };
-        let fault = if status.is_server_error() { "Receiver" } else { "Sender" };
+        let fault = if status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        };
         let mut r = Response::new(Body::from(heatgate_middleware::ec2token::xml_body(
             fault, code, &message,
         )));

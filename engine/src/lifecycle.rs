@@ -6,7 +6,9 @@
 //! Also the per-type views: references, attributes, metadata, and which stack
 //! user may read which resource.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use heatgate_keystone::Secret;
@@ -122,11 +124,18 @@ fn reference(res: &ResourceRow, data: &Map<String, Value>) -> Value {
             .get("UserName")
             .cloned()
             .unwrap_or(Value::Null),
-        "AWS::IAM::AccessKey" => res.access_key.clone().map(Value::String).unwrap_or(Value::Null),
+        "AWS::IAM::AccessKey" => res
+            .access_key
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null),
         "OS::Heat::AccessPolicy" => Value::String(res.name.clone()),
         _ => {
             let _ = props;
-            res.physical_id.clone().map(Value::String).unwrap_or(Value::Null)
+            res.physical_id
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null)
         }
     }
 }
@@ -160,10 +169,7 @@ fn stored_attributes(
                         t.as_str().unwrap_or_default()
                     )),
                 );
-                a.insert(
-                    "signal".into(),
-                    json!({"url": endpoint, "token": t}),
-                );
+                a.insert("signal".into(), json!({"url": endpoint, "token": t}));
             }
         }
         "AWS::IAM::AccessKey" => {
@@ -182,7 +188,11 @@ fn stored_attributes(
                 d.insert(s.signal_id.clone(), v);
             }
             let text = Value::Object(d).to_string();
-            let key = if res.type_name.starts_with("AWS") { "Data" } else { "data" };
+            let key = if res.type_name.starts_with("AWS") {
+                "Data"
+            } else {
+                "data"
+            };
             a.insert(key.into(), Value::String(text));
         }
         _ => {}
@@ -261,12 +271,25 @@ pub(crate) async fn create(engine: Engine, stack_id: String) {
     match result {
         Ok(()) => {
             if store
-                .finish_stack(&stack_id, "CREATE", "COMPLETE", "Stack CREATE completed successfully")
+                .finish_stack(
+                    &stack_id,
+                    "CREATE",
+                    "COMPLETE",
+                    "Stack CREATE completed successfully",
+                )
                 .await
                 .unwrap_or(false)
             {
                 let _ = store
-                    .add_event(&stack_id, &stack.name, "OS::Heat::Stack", Some(&stack_id), "CREATE", "COMPLETE", "Stack CREATE completed successfully")
+                    .add_event(
+                        &stack_id,
+                        &stack.name,
+                        "OS::Heat::Stack",
+                        Some(&stack_id),
+                        "CREATE",
+                        "COMPLETE",
+                        "Stack CREATE completed successfully",
+                    )
                     .await;
             }
         }
@@ -282,7 +305,15 @@ pub(crate) async fn create(engine: Engine, stack_id: String) {
                 .unwrap_or(false)
             {
                 let _ = store
-                    .add_event(&stack_id, &stack.name, "OS::Heat::Stack", Some(&stack_id), "CREATE", "FAILED", &reason)
+                    .add_event(
+                        &stack_id,
+                        &stack.name,
+                        "OS::Heat::Stack",
+                        Some(&stack_id),
+                        "CREATE",
+                        "FAILED",
+                        &reason,
+                    )
                     .await;
             }
         }
@@ -297,34 +328,190 @@ async fn create_inner(engine: &Engine, stack_id: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the stack vanished")?;
-    let tpl = template::parse(&stack.template).map_err(|e| e.to_string())?;
-    let order = tpl.creation_order().map_err(|e| e.to_string())?;
+    let tpl = Arc::new(template::parse(&stack.template).map_err(|e| e.heat_message())?);
+    let graph = tpl.dependency_graph().map_err(|e| e.heat_message())?;
     let mut st = state(engine, &stack).await.map_err(|e| e.to_string())?;
-    let mut project: Option<String> = stack.stack_user_project_id.clone();
-    for name in order {
-        // Stop if the stack is being deleted.
-        match store.stack(stack_id).await {
-            Ok(Some(s)) if s.action == "CREATE" => {}
-            _ => return Err("Stack create was cancelled".into()),
+    // One project per stack, made before the first resource that needs a user.
+    let project = match &stack.stack_user_project_id {
+        Some(p) => Some(p.clone()),
+        None if needs_stack_project(&tpl) => {
+            let p = engine
+                .inner
+                .domain
+                .create_project(&stack.tenant, &stack.id)
+                .await
+                .map_err(|e| format!("Resource CREATE failed: {}", short_keystone(&e)))?;
+            store
+                .set_stack_user_project(stack_id, &p)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(p)
         }
-        let def = &tpl.resources[&name];
-        let props = Value::Object(
-            tpl.resource_properties(&name, &st)
-                .map_err(|e| format!("Resource CREATE failed: {}", e.heat_message()))?,
-        );
-        let metadata = tpl
-            .resource_metadata(&name, &st)
-            .map_err(|e| format!("Resource CREATE failed: {}", e.heat_message()))?;
+        None => None,
+    };
+    let stack = Arc::new(StackRow {
+        stack_user_project_id: project,
+        ..stack
+    });
+    // Independent resources are created concurrently, as Heat does: each
+    // starts when everything it requires is complete.
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let mut done: HashSet<String> = HashSet::new();
+    let mut started: HashSet<String> = HashSet::new();
+    let mut running = tokio::task::JoinSet::new();
+    let mut failure: Option<String> = None;
+    loop {
+        if failure.is_none() {
+            for name in graph.creation_order() {
+                if started.contains(name) || !graph.requires(name).iter().all(|r| done.contains(r))
+                {
+                    continue;
+                }
+                started.insert(name.clone());
+                let def = &tpl.resources[name];
+                let evaluated = tpl
+                    .resource_properties(name, &st)
+                    .map_err(|e| format!("Resource CREATE failed: {}", e.heat_message()))
+                    .and_then(|props| {
+                        let metadata = tpl
+                            .resource_metadata(name, &st)
+                            .map_err(|e| format!("Resource CREATE failed: {}", e.heat_message()))?;
+                        Ok((Value::Object(props), metadata))
+                    });
+                let (props, metadata) = match evaluated {
+                    Ok(v) => v,
+                    Err(reason) => {
+                        failure = Some(reason);
+                        break;
+                    }
+                };
+                let handle = def
+                    .properties
+                    .get("handle")
+                    .or_else(|| def.properties.get("Handle"))
+                    .and_then(|raw| handle_name(raw, &st));
+                let job = Job {
+                    engine: engine.clone(),
+                    stack: stack.clone(),
+                    name: name.clone(),
+                    type_name: def.type_name.clone(),
+                    props,
+                    metadata,
+                    handle,
+                    cancelled: cancelled.clone(),
+                };
+                running.spawn(async move {
+                    let name = job.name.clone();
+                    (name, job.run().await)
+                });
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok((name, Ok(stored))) => {
+                let data = secrets(engine, &stored).map_err(|e| e.to_string())?;
+                let signals = match handle_of(&stored) {
+                    Some(h) => store
+                        .signals(stack_id, &h)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    None => Vec::new(),
+                };
+                st.refs.insert(name.clone(), reference(&stored, &data));
+                st.attrs.insert(
+                    name.clone(),
+                    stored_attributes(engine, &stack, &stored, &data, &signals),
+                );
+                done.insert(name);
+            }
+            Ok((_, Err(reason))) => {
+                if failure.is_none() {
+                    failure = Some(reason);
+                }
+                stop_waiting(engine, stack_id, &cancelled);
+            }
+            Err(e) => {
+                failure.get_or_insert_with(|| format!("Resource CREATE failed: {e}"));
+                stop_waiting(engine, stack_id, &cancelled);
+            }
+        }
+        if failure.is_some() {
+            stop_waiting(engine, stack_id, &cancelled);
+        }
+    }
+    match failure {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+/// Tells the resources still waiting for signals to give up (another
+/// resource failed), and wakes them.
+fn stop_waiting(engine: &Engine, stack_id: &str, cancelled: &AtomicBool) {
+    cancelled.store(true, Ordering::SeqCst);
+    let waiters: Vec<_> = {
+        let map = engine.inner_waiters();
+        map.iter()
+            .filter(|((s, _), _)| s == stack_id)
+            .map(|(_, n)| n.clone())
+            .collect()
+    };
+    for w in waiters {
+        w.notify_waiters();
+    }
+}
+
+/// Whether any resource of the template needs a stack domain user (so the
+/// stack needs its project).
+fn needs_stack_project(tpl: &Template) -> bool {
+    tpl.resources.values().any(|r| {
+        let props = match &r.properties {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(_, v)| v.is_string())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            _ => json!({}),
+        };
+        needs_user(&r.type_name, &props)
+    })
+}
+
+/// One resource being created.
+struct Job {
+    engine: Engine,
+    stack: Arc<StackRow>,
+    name: String,
+    type_name: String,
+    props: Value,
+    metadata: Value,
+    handle: Option<String>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Job {
+    async fn run(self) -> Result<ResourceRow, String> {
+        let engine = &self.engine;
+        let store = engine.store();
+        let stack = &*self.stack;
+        let (stack_id, name, type_name) = (&stack.id, &self.name, &self.type_name);
         let mut row = ResourceRow {
-            stack_id: stack_id.to_owned(),
+            stack_id: stack_id.clone(),
             name: name.clone(),
-            type_name: def.type_name.clone(),
+            type_name: type_name.clone(),
             action: "CREATE".into(),
             status: "IN_PROGRESS".into(),
             status_reason: "state changed".into(),
             physical_id: None,
-            properties: public_properties(&def.type_name, &props).to_string(),
-            metadata: if metadata.is_null() { "{}".into() } else { metadata.to_string() },
+            properties: public_properties(type_name, &self.props).to_string(),
+            metadata: if self.metadata.is_null() {
+                "{}".into()
+            } else {
+                self.metadata.to_string()
+            },
             attributes: "{}".into(),
             user_id: None,
             access_key: None,
@@ -332,37 +519,37 @@ async fn create_inner(engine: &Engine, stack_id: &str) -> Result<(), String> {
             created_at: now(),
             updated_at: None,
         };
-        store.upsert_resource(&row).await.map_err(|e| e.to_string())?;
+        store
+            .upsert_resource(&row)
+            .await
+            .map_err(|e| e.to_string())?;
         let _ = store
-            .add_event(stack_id, &name, &def.type_name, None, "CREATE", "IN_PROGRESS", "state changed")
+            .add_event(
+                stack_id,
+                name,
+                type_name,
+                None,
+                "CREATE",
+                "IN_PROGRESS",
+                "state changed",
+            )
             .await;
-        if needs_user(&def.type_name, &props) && project.is_none() {
-            let p = engine
-                .inner
-                .domain
-                .create_project(&stack.tenant, &stack.id)
-                .await
-                .map_err(|e| fail_reason(&name, &def.type_name, &e))?;
-            store
-                .set_stack_user_project(stack_id, &p)
-                .await
-                .map_err(|e| e.to_string())?;
-            project = Some(p);
-        }
         let mut created = Created::default();
         let outcome = create_one(
             engine,
-            &stack,
-            project.as_deref(),
+            stack,
+            stack.stack_user_project_id.as_deref(),
             &mut row,
-            &props,
-            &def.properties,
-            &st,
+            &self.props,
+            self.handle.as_deref(),
             &mut created,
         )
         .await;
         // Save what exists in Keystone before anything else can fail.
-        store.upsert_resource(&row).await.map_err(|e| e.to_string())?;
+        store
+            .upsert_resource(&row)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Err(e) = outcome {
             for access in &created.keypairs {
                 let _ = engine.inner.domain.delete_keypair(access).await;
@@ -371,53 +558,68 @@ async fn create_inner(engine: &Engine, stack_id: &str) -> Result<(), String> {
                 let _ = engine.inner.domain.delete_user(user).await;
             }
             let reason = match e {
-                Failure::Engine(e) => fail_reason(&name, &def.type_name, &e),
+                Failure::Engine(e) => fail_reason(name, type_name, &e),
                 Failure::Resource(r) => format!("Resource CREATE failed: {r}"),
             };
-            let short = reason.trim_start_matches("Resource CREATE failed: ").to_owned();
+            let short = reason
+                .trim_start_matches("Resource CREATE failed: ")
+                .to_owned();
             let _ = store
-                .set_resource_status(stack_id, &name, "CREATE", "FAILED", &short)
+                .set_resource_status(stack_id, name, "CREATE", "FAILED", &short)
                 .await;
             let _ = store
-                .add_event(stack_id, &name, &def.type_name, row.physical_id.as_deref(), "CREATE", "FAILED", &short)
+                .add_event(
+                    stack_id,
+                    name,
+                    type_name,
+                    row.physical_id.as_deref(),
+                    "CREATE",
+                    "FAILED",
+                    &short,
+                )
                 .await;
             return Err(reason);
         }
         if row.status == "IN_PROGRESS" {
-            if let Err(r) = wait_if_needed(engine, &stack, &row, &st).await {
+            if let Err(r) = wait_if_needed(engine, stack, &row, &self.cancelled).await {
                 let _ = store
-                    .set_resource_status(stack_id, &name, "CREATE", "FAILED", &r)
+                    .set_resource_status(stack_id, name, "CREATE", "FAILED", &r)
                     .await;
                 let _ = store
-                    .add_event(stack_id, &name, &def.type_name, row.physical_id.as_deref(), "CREATE", "FAILED", &r)
+                    .add_event(
+                        stack_id,
+                        name,
+                        type_name,
+                        row.physical_id.as_deref(),
+                        "CREATE",
+                        "FAILED",
+                        &r,
+                    )
                     .await;
                 return Err(format!("Resource CREATE failed: {r}"));
             }
         }
         store
-            .set_resource_status(stack_id, &name, "CREATE", "COMPLETE", "state changed")
+            .set_resource_status(stack_id, name, "CREATE", "COMPLETE", "state changed")
             .await
             .map_err(|e| e.to_string())?;
         let _ = store
-            .add_event(stack_id, &name, &def.type_name, row.physical_id.as_deref(), "CREATE", "COMPLETE", "state changed")
+            .add_event(
+                stack_id,
+                name,
+                type_name,
+                row.physical_id.as_deref(),
+                "CREATE",
+                "COMPLETE",
+                "state changed",
+            )
             .await;
-        let stored = store
-            .resource(stack_id, &name)
+        store
+            .resource(stack_id, name)
             .await
             .map_err(|e| e.to_string())?
-            .ok_or("the resource vanished")?;
-        let data = secrets(engine, &stored).map_err(|e| e.to_string())?;
-        let signals = match handle_of(&stored) {
-            Some(h) => store.signals(stack_id, &h).await.map_err(|e| e.to_string())?,
-            None => Vec::new(),
-        };
-        st.refs.insert(name.clone(), reference(&stored, &data));
-        st.attrs.insert(
-            name.clone(),
-            stored_attributes(engine, &stack, &stored, &data, &signals),
-        );
+            .ok_or_else(|| "the resource vanished".to_owned())
     }
-    Ok(())
 }
 
 fn fail_reason(resource: &str, type_name: &str, e: &EngineError) -> String {
@@ -460,16 +662,14 @@ async fn create_one(
     project: Option<&str>,
     row: &mut ResourceRow,
     props: &Value,
-    raw_props: &Value,
-    st: &State,
+    handle: Option<&str>,
     created: &mut Created,
 ) -> Result<(), Failure> {
     let domain = &engine.inner.domain;
     let mut data = Map::new();
     let mut attrs = Map::new();
-    let project_or = || {
-        project.ok_or_else(|| Failure::Resource("the stack has no stack domain project".into()))
-    };
+    let project_or =
+        || project.ok_or_else(|| Failure::Resource("the stack has no stack domain project".into()));
     match row.type_name.as_str() {
         "OS::Heat::None" | "OS::Heat::AccessPolicy" => {
             row.physical_id = Some(uuid::Uuid::new_v4().to_string());
@@ -488,7 +688,10 @@ async fn create_one(
             row.user_id = Some(user.user_id.clone());
             row.physical_id = Some(user.user_id.clone());
             let token = domain.user_token(&user.user_id, &user.password, p).await?;
-            data.insert("password".into(), Value::String(user.password.expose().into()));
+            data.insert(
+                "password".into(),
+                Value::String(user.password.expose().into()),
+            );
             data.insert("token".into(), Value::String(token.expose().into()));
             let endpoint = format!(
                 "{}/{}/stacks/{}/{}/resources/{}/signal",
@@ -520,15 +723,12 @@ async fn create_one(
             data.insert("url".into(), Value::String(url));
         }
         "OS::Heat::WaitCondition" | "AWS::CloudFormation::WaitCondition" => {
-            let aws = row.type_name.starts_with("AWS");
-            let raw = raw_props
-                .get(if aws { "Handle" } else { "handle" })
-                .cloned()
-                .unwrap_or(Value::Null);
-            let handle = handle_name(&raw, st).ok_or_else(|| {
-                Failure::Resource("the wait condition's handle is not a handle of this stack".into())
+            let handle = handle.ok_or_else(|| {
+                Failure::Resource(
+                    "the wait condition's handle is not a handle of this stack".into(),
+                )
             })?;
-            attrs.insert("handle_name".into(), Value::String(handle));
+            attrs.insert("handle_name".into(), Value::String(handle.to_owned()));
             row.physical_id = Some(physical_name(&stack.name, &row.name));
             row.attributes = Value::Object(attrs).to_string();
             row.data_enc = None;
@@ -603,11 +803,20 @@ async fn create_one(
             if let Some(m) = inputs.as_object_mut() {
                 m.insert("deploy_server_id".into(), Value::String(server.clone()));
                 m.insert("deploy_action".into(), json!("CREATE"));
-                m.insert("deploy_stack_id".into(), json!(format!("{}/{}", stack.name, stack.id)));
-                m.insert("deploy_resource_name".into(), Value::String(row.name.clone()));
+                m.insert(
+                    "deploy_stack_id".into(),
+                    json!(format!("{}/{}", stack.name, stack.id)),
+                );
+                m.insert(
+                    "deploy_resource_name".into(),
+                    Value::String(row.name.clone()),
+                );
                 m.insert(
                     "deploy_signal_transport".into(),
-                    props.get("signal_transport").cloned().unwrap_or(json!("CFN_SIGNAL")),
+                    props
+                        .get("signal_transport")
+                        .cloned()
+                        .unwrap_or(json!("CFN_SIGNAL")),
                 );
             }
             engine
@@ -642,7 +851,10 @@ async fn create_one(
             row.user_id = Some(user.user_id.clone());
             row.physical_id = Some(user.user_id);
             attrs.insert("UserName".into(), Value::String(user.name));
-            data.insert("password".into(), Value::String(user.password.expose().into()));
+            data.insert(
+                "password".into(),
+                Value::String(user.password.expose().into()),
+            );
         }
         "AWS::IAM::AccessKey" => {
             let user_name = str_of(props.get("UserName")).unwrap_or_default();
@@ -659,9 +871,7 @@ async fn create_one(
                             == Some(user_name.as_str())
                 })
                 .and_then(|r| r.user_id.clone())
-                .ok_or_else(|| {
-                    Failure::Resource(format!("could not find user {user_name}"))
-                })?;
+                .ok_or_else(|| Failure::Resource(format!("could not find user {user_name}")))?;
             let p = project_or()?;
             let kp = domain.create_keypair(&owner, p).await?;
             created.keypairs.push(kp.access.clone());
@@ -714,7 +924,7 @@ async fn wait_if_needed(
     engine: &Engine,
     stack: &StackRow,
     row: &ResourceRow,
-    _st: &State,
+    cancelled: &AtomicBool,
 ) -> Result<(), String> {
     let props = obj(&row.properties);
     let store = engine.store();
@@ -742,6 +952,9 @@ async fn wait_if_needed(
     let notify = engine.waiter(&stack.id, &watched);
     loop {
         let notified = notify.notified();
+        if cancelled.load(Ordering::SeqCst) {
+            return Err("Stack create was cancelled".into());
+        }
         match store.stack(&stack.id).await {
             Ok(Some(s)) if s.action == "CREATE" => {}
             _ => return Err("Stack create was cancelled".into()),
@@ -856,12 +1069,11 @@ async fn rollback_keystone(engine: &Engine, stack: &StackRow) {
         tracing::error!(stack = %stack.id, error = %e, "rollback of the stack domain users failed");
         return;
     }
-    let _ = sqlx::query(
-        "UPDATE resources SET user_id = NULL, access_key = NULL WHERE stack_id = ?",
-    )
-    .bind(&stack.id)
-    .execute(engine.store().pool())
-    .await;
+    let _ =
+        sqlx::query("UPDATE resources SET user_id = NULL, access_key = NULL WHERE stack_id = ?")
+            .bind(&stack.id)
+            .execute(engine.store().pool())
+            .await;
     let _ = sqlx::query("UPDATE stacks SET stack_user_project_id = NULL WHERE id = ?")
         .bind(&stack.id)
         .execute(engine.store().pool())
@@ -879,9 +1091,19 @@ pub(crate) async fn delete(engine: Engine, stack_id: String) {
     if let Err(e) = delete_keystone(&engine, &stack).await {
         let reason = format!("Resource DELETE failed: {}", short_keystone(&e));
         tracing::error!(stack = %stack_id, error = %e, "stack delete failed");
-        let _ = store.finish_stack(&stack_id, "DELETE", "FAILED", &reason).await;
         let _ = store
-            .add_event(&stack_id, &stack.name, "OS::Heat::Stack", Some(&stack_id), "DELETE", "FAILED", &reason)
+            .finish_stack(&stack_id, "DELETE", "FAILED", &reason)
+            .await;
+        let _ = store
+            .add_event(
+                &stack_id,
+                &stack.name,
+                "OS::Heat::Stack",
+                Some(&stack_id),
+                "DELETE",
+                "FAILED",
+                &reason,
+            )
             .await;
         return;
     }
@@ -903,7 +1125,15 @@ pub(crate) async fn delete(engine: Engine, stack_id: String) {
             .set_resource_status(&stack_id, &r.name, "DELETE", "COMPLETE", "state changed")
             .await;
         let _ = store
-            .add_event(&stack_id, &r.name, &r.type_name, r.physical_id.as_deref(), "DELETE", "COMPLETE", "state changed")
+            .add_event(
+                &stack_id,
+                &r.name,
+                &r.type_name,
+                r.physical_id.as_deref(),
+                "DELETE",
+                "COMPLETE",
+                "state changed",
+            )
             .await;
     }
     let _ = sqlx::query("DELETE FROM software_deployments WHERE tenant = ? AND id IN (SELECT physical_id FROM resources WHERE stack_id = ?)")
@@ -915,7 +1145,15 @@ pub(crate) async fn delete(engine: Engine, stack_id: String) {
         engine.delete_trust(sealed).await;
     }
     let _ = store
-        .add_event(&stack_id, &stack.name, "OS::Heat::Stack", Some(&stack_id), "DELETE", "COMPLETE", "Stack DELETE completed successfully")
+        .add_event(
+            &stack_id,
+            &stack.name,
+            "OS::Heat::Stack",
+            Some(&stack_id),
+            "DELETE",
+            "COMPLETE",
+            "Stack DELETE completed successfully",
+        )
         .await;
     if let Err(e) = store.mark_stack_deleted(&stack_id).await {
         tracing::error!(stack = %stack_id, error = %e, "could not mark the stack deleted");
@@ -958,16 +1196,26 @@ pub(crate) async fn check(engine: Engine, stack_id: String) {
         .unwrap_or(false)
     {
         let _ = store
-            .add_event(&stack_id, &stack.name, "OS::Heat::Stack", Some(&stack_id), "CHECK", status, &reason)
+            .add_event(
+                &stack_id,
+                &stack.name,
+                "OS::Heat::Stack",
+                Some(&stack_id),
+                "CHECK",
+                status,
+                &reason,
+            )
             .await;
     }
 }
 
 async fn check_inner(engine: &Engine, stack: &StackRow) -> Result<(), String> {
-    let token = engine
-        .deferred_token(stack)
-        .await
-        .map_err(|e| format!("Stack CHECK failed: deferred authentication: {}", short_keystone(&e)))?;
+    let token = engine.deferred_token(stack).await.map_err(|e| {
+        format!(
+            "Stack CHECK failed: deferred authentication: {}",
+            short_keystone(&e)
+        )
+    })?;
     let answer = engine
         .inner
         .service
@@ -980,14 +1228,24 @@ async fn check_inner(engine: &Engine, stack: &StackRow) -> Result<(), String> {
             "project lookup",
         )
         .await
-        .map_err(|e| format!("Stack CHECK failed: {}", short_keystone(&EngineError::from(e))))?;
+        .map_err(|e| {
+            format!(
+                "Stack CHECK failed: {}",
+                short_keystone(&EngineError::from(e))
+            )
+        })?;
     if !answer.status.is_success() {
         return Err(format!(
             "Stack CHECK failed: the deferred token cannot read project {} ({})",
             stack.tenant, answer.status
         ));
     }
-    for r in engine.store().resources(&stack.id).await.map_err(|e| e.to_string())? {
+    for r in engine
+        .store()
+        .resources(&stack.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         let mut status = "COMPLETE";
         let mut reason = "state changed".to_owned();
         if let Some(user) = &r.user_id {
@@ -1005,7 +1263,15 @@ async fn check_inner(engine: &Engine, stack: &StackRow) -> Result<(), String> {
         }
         let _ = engine
             .store()
-            .add_event(&stack.id, &r.name, &r.type_name, r.physical_id.as_deref(), "CHECK", status, &reason)
+            .add_event(
+                &stack.id,
+                &r.name,
+                &r.type_name,
+                r.physical_id.as_deref(),
+                "CHECK",
+                status,
+                &reason,
+            )
             .await;
         if status == "FAILED" {
             return Err(format!("Resource CHECK failed: {reason}"));
@@ -1060,10 +1326,7 @@ pub(crate) fn parse_signal(
             Ok((id, status, str_of(m.get("reason")), m.get("data").cloned()))
         }
         "OS::Heat::SoftwareDeployment" => {
-            let code = body
-                .get("deploy_status_code")
-                .and_then(as_u64)
-                .unwrap_or(0);
+            let code = body.get("deploy_status_code").and_then(as_u64).unwrap_or(0);
             let status = if code == 0 { "SUCCESS" } else { "FAILURE" };
             let reason = if code == 0 {
                 "Outputs received".to_owned()
@@ -1082,7 +1345,11 @@ pub(crate) fn parse_signal(
 /// Which resources a credential (user id or EC2 access key) may read, per
 /// Heat's `access_allowed`: a server's own stack user reads that server; an
 /// IAM user (or its access key) reads its AccessPolicy's AllowedResources.
-pub(crate) fn access_allowed(resources: &[ResourceRow], credential: &str, resource_name: &str) -> bool {
+pub(crate) fn access_allowed(
+    resources: &[ResourceRow],
+    credential: &str,
+    resource_name: &str,
+) -> bool {
     let allowed_of_user = |user: &ResourceRow| -> bool {
         let policies = obj(&user.properties)
             .get("Policies")
@@ -1104,7 +1371,8 @@ pub(crate) fn access_allowed(resources: &[ResourceRow], credential: &str, resour
     };
     resources.iter().any(|r| match r.type_name.as_str() {
         "OS::Nova::Server" => {
-            (r.user_id.as_deref() == Some(credential) || r.access_key.as_deref() == Some(credential))
+            (r.user_id.as_deref() == Some(credential)
+                || r.access_key.as_deref() == Some(credential))
                 && r.name == resource_name
         }
         "AWS::IAM::User" => r.user_id.as_deref() == Some(credential) && allowed_of_user(r),
@@ -1203,7 +1471,8 @@ pub(crate) async fn deployment_view(
         if let Some(r) = engine.store().resource(&stack_id, &name).await? {
             if let Some(url) = secrets(engine, &r)?.get("url") {
                 inputs.push(json!({"name": "deploy_signal_id", "value": url, "type": "String"}));
-                inputs.push(json!({"name": "deploy_signal_verb", "value": "POST", "type": "String"}));
+                inputs
+                    .push(json!({"name": "deploy_signal_verb", "value": "POST", "type": "String"}));
             }
         }
     }
@@ -1321,7 +1590,11 @@ mod tests {
         let mut key = row("key", "AWS::IAM::AccessKey", json!({"UserName": "x"}));
         key.user_id = Some("u-iam".into());
         key.access_key = Some("ak-iam".into());
-        let pol = row("pol", "OS::Heat::AccessPolicy", json!({"AllowedResources": ["db"]}));
+        let pol = row(
+            "pol",
+            "OS::Heat::AccessPolicy",
+            json!({"AllowedResources": ["db"]}),
+        );
         let mut handle = row("h", "OS::Heat::WaitConditionHandle", json!({}));
         handle.user_id = Some("u-handle".into());
         let all = vec![server, user, key, pol, handle];
@@ -1339,7 +1612,10 @@ mod tests {
     fn signal_bodies_get_heats_defaults_and_checks() {
         let (id, status, reason, data) =
             parse_signal("OS::Heat::WaitConditionHandle", None, false).unwrap();
-        assert_eq!((id, status.as_str(), reason, data), (None, "SUCCESS", None, None));
+        assert_eq!(
+            (id, status.as_str(), reason, data),
+            (None, "SUCCESS", None, None)
+        );
         let (id, status, ..) = parse_signal(
             "OS::Heat::WaitConditionHandle",
             Some(json!({"status": "FAILURE", "id": 7})),

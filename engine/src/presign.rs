@@ -31,7 +31,11 @@ pub fn stack_arn(tenant: &str, name: &str, id: &str) -> String {
 
 /// `arn:openstack:heat::{tenant}:stacks/{name}/{id}/resources/{resource}`.
 pub fn resource_arn(tenant: &str, name: &str, id: &str, resource: &str) -> String {
-    format!("{}/resources/{}", stack_arn(tenant, name, id), quote(resource))
+    format!(
+        "{}/resources/{}",
+        stack_arn(tenant, name, id),
+        quote(resource)
+    )
 }
 
 /// Python's `urllib.parse.quote(s, safe='')` for one ARN part: unreserved
@@ -82,7 +86,10 @@ pub fn presigned_url(p: &Presign<'_>) -> Result<String, PresignError> {
         reason: reason.to_owned(),
     };
     let base = url::Url::parse(p.base).map_err(|e| err(&e.to_string()))?;
-    let host = base.host_str().ok_or_else(|| err("no host"))?.to_lowercase();
+    let host = base
+        .host_str()
+        .ok_or_else(|| err("no host"))?
+        .to_lowercase();
     let host = match base.port() {
         Some(port) => format!("{host}:{port}"),
         None => host,
@@ -150,7 +157,10 @@ mod tests {
     #[test]
     fn url_special_names_stay_inside_their_part() {
         let arn = resource_arn("p", "s", "id", "a/b c:d");
-        assert_eq!(arn, "arn:openstack:heat::p:stacks/s/id/resources/a%2Fb%20c%3Ad");
+        assert_eq!(
+            arn,
+            "arn:openstack:heat::p:stacks/s/id/resources/a%2Fb%20c%3Ad"
+        );
         let parsed = heatgate_middleware::stack_lookup::parse_arn(&arn).unwrap();
         assert_eq!(parsed.3, "/resources/a%2Fb%20c%3Ad");
     }

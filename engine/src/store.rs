@@ -39,7 +39,9 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// Now, as stored: `2026-01-02T03:04:05Z`.
 pub fn now() -> String {
-    let t = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
+    let t = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::now_utc());
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -360,11 +362,11 @@ impl Store {
 
     /// Every live stack (global index).
     pub async fn all_stacks(&self) -> Result<Vec<StackRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM stacks WHERE deleted_at IS NULL ORDER BY created_at, id",
+        Ok(
+            sqlx::query_as("SELECT * FROM stacks WHERE deleted_at IS NULL ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Stacks left IN_PROGRESS (by a previous process).
@@ -623,7 +625,9 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let n = count + 1;
-        let id = signal_id.map(str::to_owned).unwrap_or_else(|| n.to_string());
+        let id = signal_id
+            .map(str::to_owned)
+            .unwrap_or_else(|| n.to_string());
         let reason = reason
             .map(str::to_owned)
             .unwrap_or_else(|| format!("Signal {n} received"));
@@ -674,10 +678,12 @@ impl Store {
 
     /// A software config by id.
     pub async fn config(&self, id: &str) -> Result<Option<ConfigRow>> {
-        Ok(sqlx::query_as("SELECT * FROM software_configs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT * FROM software_configs WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Software configs of a tenant.
@@ -725,10 +731,12 @@ impl Store {
 
     /// A deployment by id.
     pub async fn deployment(&self, id: &str) -> Result<Option<DeploymentRow>> {
-        Ok(sqlx::query_as("SELECT * FROM software_deployments WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as("SELECT * FROM software_deployments WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Deployments visible to `project` (owner project or stack domain project),
@@ -833,21 +841,36 @@ mod tests {
     async fn finish_only_moves_a_stack_that_is_still_in_progress() {
         let store = Store::in_memory().await.unwrap();
         store.insert_stack(&stack("s1", "web", "p1")).await.unwrap();
-        assert!(store.finish_stack("s1", "CREATE", "COMPLETE", "ok").await.unwrap());
-        assert!(!store.finish_stack("s1", "CREATE", "FAILED", "late").await.unwrap());
-        assert_eq!(store.stack("s1").await.unwrap().unwrap().stack_status(), "CREATE_COMPLETE");
+        assert!(store
+            .finish_stack("s1", "CREATE", "COMPLETE", "ok")
+            .await
+            .unwrap());
+        assert!(!store
+            .finish_stack("s1", "CREATE", "FAILED", "late")
+            .await
+            .unwrap());
+        assert_eq!(
+            store.stack("s1").await.unwrap().unwrap().stack_status(),
+            "CREATE_COMPLETE"
+        );
     }
 
     #[tokio::test]
     async fn signals_get_default_ids_and_reasons_in_order() {
         let store = Store::in_memory().await.unwrap();
         store.insert_stack(&stack("s1", "web", "p1")).await.unwrap();
-        let a = store.add_signal("s1", "h", None, "SUCCESS", None, None).await.unwrap();
+        let a = store
+            .add_signal("s1", "h", None, "SUCCESS", None, None)
+            .await
+            .unwrap();
         let b = store
             .add_signal("s1", "h", Some("x"), "FAILURE", Some("boom"), Some("1"))
             .await
             .unwrap();
-        assert_eq!((a.signal_id.as_str(), a.reason.as_str()), ("1", "Signal 1 received"));
+        assert_eq!(
+            (a.signal_id.as_str(), a.reason.as_str()),
+            ("1", "Signal 1 received")
+        );
         assert_eq!((b.signal_id.as_str(), b.reason.as_str()), ("x", "boom"));
         let all = store.signals("s1", "h").await.unwrap();
         assert_eq!(all.len(), 2);
@@ -864,7 +887,10 @@ mod tests {
         for _ in 0..50 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.add_signal("s1", "h", None, "SUCCESS", None, None).await.unwrap()
+                store
+                    .add_signal("s1", "h", None, "SUCCESS", None, None)
+                    .await
+                    .unwrap()
             }));
         }
         let mut ids = Vec::new();

@@ -60,9 +60,10 @@ pub fn engine_config(
             "[keystone_authtoken] username, password and project_name are required (the heat service user)".into(),
         ));
     }
-    let stack_user_domain_id = heat.stack_user_domain_id.clone().ok_or_else(|| {
-        ConfigError("[heat] stack_user_domain_id is required".into())
-    })?;
+    let stack_user_domain_id = heat
+        .stack_user_domain_id
+        .clone()
+        .ok_or_else(|| ConfigError("[heat] stack_user_domain_id is required".into()))?;
     let stack_domain_admin = heat
         .stack_domain_admin
         .clone()
@@ -170,16 +171,23 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
     runtime.block_on(async move {
         let rest_listener = match tokio::net::TcpListener::bind(config.gateway.listen).await {
             Ok(l) => l,
-            Err(e) => return config_error(format!("cannot listen on {}: {e}", config.gateway.listen)),
+            Err(e) => {
+                return config_error(format!("cannot listen on {}: {e}", config.gateway.listen))
+            }
         };
         let cfn_listener = match tokio::net::TcpListener::bind(config.gateway.cfn_listen).await {
             Ok(l) => l,
             Err(e) => {
-                return config_error(format!("cannot listen on {}: {e}", config.gateway.cfn_listen))
+                return config_error(format!(
+                    "cannot listen on {}: {e}",
+                    config.gateway.cfn_listen
+                ))
             }
         };
         let rest_addr = rest_listener.local_addr().unwrap_or(config.gateway.listen);
-        let cfn_addr = cfn_listener.local_addr().unwrap_or(config.gateway.cfn_listen);
+        let cfn_addr = cfn_listener
+            .local_addr()
+            .unwrap_or(config.gateway.cfn_listen);
         let engine_config = match engine_config(&config, rest_addr, cfn_addr) {
             Ok(c) => c,
             Err(e) => return config_error(e),

@@ -53,10 +53,8 @@ impl Drop for Serve {
 }
 
 fn data_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "heatgate-serve-test-{}-{name}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("heatgate-serve-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -102,7 +100,13 @@ data_dir = "{dir}"
 
 fn start(file: &Path, dir: &Path) -> Result<Serve, String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--cfn-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cfn-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--config")
         .arg(file)
         .env("RUST_LOG", "debug")
@@ -202,7 +206,10 @@ async fn create(s: &Serve, project: &str, token: &str, name: &str, template: &st
     assert_eq!(status, 201, "{v}; log: {}", s.log());
     let id = v["stack"]["id"].as_str().unwrap().to_owned();
     let location = headers["location"].to_str().unwrap();
-    assert!(location.ends_with(&format!("/v1/{project}/stacks/{name}/{id}")), "{location}");
+    assert!(
+        location.ends_with(&format!("/v1/{project}/stacks/{name}/{id}")),
+        "{location}"
+    );
     id
 }
 
@@ -212,7 +219,10 @@ async fn wait_status(s: &Serve, path: &str, token: &str, want: &str) -> Value {
     loop {
         let (status, v) = get(&s.url(path), token).await;
         assert_eq!(status, 200, "{v}");
-        let st = v["stack"]["stack_status"].as_str().unwrap_or_default().to_owned();
+        let st = v["stack"]["stack_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if st == want {
             return v;
         }
@@ -261,27 +271,40 @@ async fn wait_gone(s: &Serve, path: &str, token: &str) {
     }
 }
 
+/// An admin GET with a query string.
+async fn admin_get(keystone: &Keystone, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+    let admin = keystone.admin_token().await;
+    let url = heatgate_keystone::config::v3_url(&keystone.auth_url(), path);
+    let r = http()
+        .get(url)
+        .query(query)
+        .header("X-Auth-Token", admin.expose())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Keystone's view of the stack user domain (admin).
 async fn domain_projects(keystone: &Keystone) -> Vec<Value> {
-    let (status, v) = keystone
-        .admin_json(
-            reqwest::Method::GET,
-            &format!("projects?domain_id={}", keystone.fixtures.heat_domain_id),
-            None,
-        )
-        .await;
+    let (status, v) = admin_get(
+        keystone,
+        "projects",
+        &[("domain_id", &keystone.fixtures.heat_domain_id)],
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     v["projects"].as_array().cloned().unwrap_or_default()
 }
 
 async fn domain_users(keystone: &Keystone) -> Vec<Value> {
-    let (status, v) = keystone
-        .admin_json(
-            reqwest::Method::GET,
-            &format!("users?domain_id={}", keystone.fixtures.heat_domain_id),
-            None,
-        )
-        .await;
+    let (status, v) = admin_get(
+        keystone,
+        "users",
+        &[("domain_id", &keystone.fixtures.heat_domain_id)],
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     v["users"].as_array().cloned().unwrap_or_default()
 }
@@ -386,7 +409,10 @@ struct Story {
 
 impl Story {
     fn owner_path(&self, rest: &str) -> String {
-        format!("/v1/{}/stacks/{}/{}{rest}", self.project, self.name, self.id)
+        format!(
+            "/v1/{}/stacks/{}/{}{rest}",
+            self.project, self.name, self.id
+        )
     }
     fn sdp_path(&self, rest: &str) -> String {
         format!("/v1/{}/stacks/{}/{}{rest}", self.sdp, self.name, self.id)
@@ -439,12 +465,21 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
 
     // The project exists in the stack user domain, named "<owner>-<stack id>" cut to 64.
     let projects = domain_projects(keystone).await;
-    let p = projects.iter().find(|p| p["id"] == st.sdp.as_str()).expect("stack project in Keystone");
-    let expected: String = format!("{}-{}", st.project, st.id).chars().take(64).collect();
+    let p = projects
+        .iter()
+        .find(|p| p["id"] == st.sdp.as_str())
+        .expect("stack project in Keystone");
+    let expected: String = format!("{}-{}", st.project, st.id)
+        .chars()
+        .take(64)
+        .collect();
     assert_eq!(p["name"], expected.as_str());
 
     // The handle's endpoint is the stack domain path; its token signals it (200, body null).
-    assert_eq!(st.handle_endpoint, s.url(&st.sdp_path("/resources/handle/signal")));
+    assert_eq!(
+        st.handle_endpoint,
+        s.url(&st.sdp_path("/resources/handle/signal"))
+    );
     let (status, body, _) = call(
         reqwest::Method::POST,
         &st.handle_endpoint,
@@ -458,10 +493,18 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     assert_eq!(outputs.len(), 3);
 
     // Owner path: metadata of anything.
-    let (status, md) = get(&s.url(&st.owner_path("/resources/handle/metadata")), &st.owner).await;
+    let (status, md) = get(
+        &s.url(&st.owner_path("/resources/handle/metadata")),
+        &st.owner,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(md["metadata"]["i1"]["data"], "ok");
-    let (status, md) = get(&s.url(&st.owner_path("/resources/server/metadata")), &st.owner).await;
+    let (status, md) = get(
+        &s.url(&st.owner_path("/resources/server/metadata")),
+        &st.owner,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(md["metadata"]["role"], "web");
 
@@ -477,7 +520,11 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     // Every other stack route is denied by policy for a stack user.
     let (status, _) = get(&s.url(&st.sdp_path("")), &st.handle_token).await;
     assert_eq!(status, 403);
-    let (status, _) = get(&s.url(&format!("/v1/{}/build_info", st.sdp)), &st.handle_token).await;
+    let (status, _) = get(
+        &s.url(&format!("/v1/{}/build_info", st.sdp)),
+        &st.handle_token,
+    )
+    .await;
     assert_eq!(status, 403);
     let (status, _) = get(&s.url(&format!("/v1/{}/stacks", st.sdp)), &st.handle_token).await;
     assert_eq!(status, 403);
@@ -498,7 +545,10 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     // The owner's lookup redirects too, keeping the sub-path and query.
     let (status, _, headers) = call(
         reqwest::Method::GET,
-        &s.url(&format!("/v1/{}/stacks/{}/resources?x=1", st.project, st.name)),
+        &s.url(&format!(
+            "/v1/{}/stacks/{}/resources?x=1",
+            st.project, st.name
+        )),
         &st.owner,
         None,
     )
@@ -512,14 +562,24 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     // The list is not dual-path.
     let (status, list) = get(&s.url(&format!("/v1/{}/stacks", st.project)), &st.owner).await;
     assert_eq!(status, 200);
-    assert!(list["stacks"].as_array().unwrap().iter().any(|x| x["id"] == st.id.as_str()));
+    assert!(list["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["id"] == st.id.as_str()));
 
     // CFN: the IAM access key reads what its AccessPolicy allows, and nothing else.
-    let access = outputs.iter().find(|o| o["output_key"] == "access").unwrap()["output_value"]
+    let access = outputs
+        .iter()
+        .find(|o| o["output_key"] == "access")
+        .unwrap()["output_value"]
         .as_str()
         .unwrap()
         .to_owned();
-    let secret = outputs.iter().find(|o| o["output_key"] == "secret").unwrap()["output_value"]
+    let secret = outputs
+        .iter()
+        .find(|o| o["output_key"] == "secret")
+        .unwrap()["output_value"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -538,8 +598,15 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     assert_eq!(status, 200, "{text}; log: {}", s.log());
-    assert!(text.contains("<LogicalResourceId>server</LogicalResourceId>"), "{text}");
-    assert!(text.contains("&quot;role&quot;: &quot;web&quot;") || text.contains("&quot;role&quot;:&quot;web&quot;"), "{text}");
+    assert!(
+        text.contains("<LogicalResourceId>server</LogicalResourceId>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("&quot;role&quot;: &quot;web&quot;")
+            || text.contains("&quot;role&quot;:&quot;web&quot;"),
+        "{text}"
+    );
     let url = signed_query(
         &s,
         &access,
@@ -553,14 +620,24 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     );
     let r = http().get(&url).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
-    assert!(r.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>AccessDenied</Code>"));
 
     // The pre-signed wait condition URL, PUT as cfn-signal does.
-    let signal_url = outputs.iter().find(|o| o["output_key"] == "signal_url").unwrap()["output_value"]
+    let signal_url = outputs
+        .iter()
+        .find(|o| o["output_key"] == "signal_url")
+        .unwrap()["output_value"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(signal_url.starts_with(&s.cfn_url("/v1/waitcondition/arn%3Aopenstack%3Aheat%3A%3A")), "{signal_url}");
+    assert!(
+        signal_url.starts_with(&s.cfn_url("/v1/waitcondition/arn%3Aopenstack%3Aheat%3A%3A")),
+        "{signal_url}"
+    );
     let r = http()
         .put(&signal_url)
         .header("Content-Type", "application/json")
@@ -571,7 +648,11 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     assert_eq!(status, 200, "{text}; log: {}", s.log());
-    let (_, md) = get(&s.url(&st.owner_path("/resources/cfn_handle/metadata")), &st.owner).await;
+    let (_, md) = get(
+        &s.url(&st.owner_path("/resources/cfn_handle/metadata")),
+        &st.owner,
+    )
+    .await;
     assert_eq!(md["metadata"]["u1"]["Data"], "d1");
     // A tampered URL is refused by the signature check.
     let r = http()
@@ -595,7 +676,13 @@ async fn a_stack_user_of_another_stack_gets_404_with_its_own_project_and_403_wit
         "/v1/{}/stacks/{}/{}/resources/handle/signal",
         second.sdp, first.name, first.id
     );
-    let (status, v, _) = call(reqwest::Method::POST, &s.url(&path), &second.handle_token, None).await;
+    let (status, v, _) = call(
+        reqwest::Method::POST,
+        &s.url(&path),
+        &second.handle_token,
+        None,
+    )
+    .await;
     assert_eq!(status, 404, "{v}");
     assert_eq!(v["error"]["type"], "EntityNotFound");
     // With first's stack domain project in the URL: 403 (tenant check).
@@ -618,7 +705,10 @@ async fn a_stack_user_of_another_stack_gets_404_with_its_own_project_and_403_wit
     let alt = token_of(keystone, &keystone.fixtures.alt_demo).await;
     let alt_project = keystone.fixtures.alt_demo.project_id.clone().unwrap();
     let (status, _) = get(
-        &s.url(&format!("/v1/{alt_project}/stacks/{}/{}", first.name, first.id)),
+        &s.url(&format!(
+            "/v1/{alt_project}/stacks/{}/{}",
+            first.name, first.id
+        )),
         &alt,
     )
     .await;
@@ -632,32 +722,23 @@ async fn stack_delete_leaves_no_project_user_credential_or_trust_in_keystone() {
     let keystone = Keystone::shared();
     let s = serve(keystone, "delete");
     let alt = &keystone.fixtures.alt_demo;
-    let st = story(&s, keystone, alt, "orphans").await;
-    let users_of_stack = |users: &[Value]| {
-        users
-            .iter()
-            .filter(|u| u["default_project_id"] == st.sdp.as_str())
-            .count()
-    };
-    // handle, cfn_handle, server and app_user each have a user.
-    assert_eq!(users_of_stack(&domain_users(keystone).await), 4);
-    let (status, trusts) = keystone
-        .admin_json(
-            reqwest::Method::GET,
-            &format!("OS-TRUST/trusts?trustor_user_id={}", alt.user_id),
-            None,
+    let trusts_of_alt = || async {
+        let (status, trusts) = admin_get(
+            keystone,
+            "OS-TRUST/trusts",
+            &[("trustor_user_id", &alt.user_id)],
         )
         .await;
-    assert_eq!(status, 200, "{trusts}");
-    let trust_ids: Vec<String> = trusts["trusts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(!trust_ids.is_empty(), "the stack's trust exists");
-
-    // Deferred work: CHECK runs later with a trust-scoped token against Keystone.
+        assert_eq!(status, 200, "{trusts}");
+        trusts["trusts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<String>>()
+    };
+    let before = trusts_of_alt().await;
+    let st = story(&s, keystone, alt, "orphans").await;
     call(
         reqwest::Method::POST,
         &st.handle_endpoint,
@@ -666,6 +747,22 @@ async fn stack_delete_leaves_no_project_user_credential_or_trust_in_keystone() {
     )
     .await;
     wait_status(&s, &st.owner_path(""), &st.owner, "CREATE_COMPLETE").await;
+    let users_of_stack = |users: &[Value]| {
+        users
+            .iter()
+            .filter(|u| u["default_project_id"] == st.sdp.as_str())
+            .count()
+    };
+    // handle, cfn_handle, server and app_user each have a user.
+    assert_eq!(users_of_stack(&domain_users(keystone).await), 4);
+    let trust_ids: Vec<String> = trusts_of_alt()
+        .await
+        .into_iter()
+        .filter(|t| !before.contains(t))
+        .collect();
+    assert_eq!(trust_ids.len(), 1, "the stack made one trust");
+
+    // Deferred work: CHECK runs later with a trust-scoped token against Keystone.
     let (status, _, _) = call(
         reqwest::Method::POST,
         &s.url(&st.owner_path("/actions")),
@@ -674,7 +771,11 @@ async fn stack_delete_leaves_no_project_user_credential_or_trust_in_keystone() {
     )
     .await;
     assert_eq!(status, 200);
-    wait_status(&s, &st.owner_path(""), &st.owner, "CHECK_COMPLETE").await;
+    let checked = wait_status(&s, &st.owner_path(""), &st.owner, "CHECK_COMPLETE").await;
+    assert_eq!(
+        checked["stack"]["stack_status_reason"],
+        "Stack CHECK completed successfully"
+    );
 
     // Secrets never in the database file in clear.
     let db = std::fs::read(s.dir.join("engine.db")).unwrap_or_default();
@@ -689,7 +790,11 @@ async fn stack_delete_leaves_no_project_user_credential_or_trust_in_keystone() {
         .as_str()
         .unwrap()
         .to_owned();
-    for needle in trust_ids.iter().map(String::as_str).chain([secret.as_str()]) {
+    for needle in trust_ids
+        .iter()
+        .map(String::as_str)
+        .chain([secret.as_str()])
+    {
         for (file, bytes) in [("db", &db), ("wal", &wal)] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
@@ -700,26 +805,23 @@ async fn stack_delete_leaves_no_project_user_credential_or_trust_in_keystone() {
     }
     assert!(!db.is_empty());
 
-    let (status, _, _) = call(reqwest::Method::DELETE, &s.url(&st.owner_path("")), &st.owner, None).await;
+    let (status, _, _) = call(
+        reqwest::Method::DELETE,
+        &s.url(&st.owner_path("")),
+        &st.owner,
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     wait_gone(&s, &st.owner_path(""), &st.owner).await;
-    assert!(!domain_projects(keystone).await.iter().any(|p| p["id"] == st.sdp.as_str()));
-    assert_eq!(users_of_stack(&domain_users(keystone).await), 0);
-    let (_, trusts) = keystone
-        .admin_json(
-            reqwest::Method::GET,
-            &format!("OS-TRUST/trusts?trustor_user_id={}", alt.user_id),
-            None,
-        )
-        .await;
-    let left: Vec<&str> = trusts["trusts"]
-        .as_array()
-        .unwrap()
+    assert!(!domain_projects(keystone)
+        .await
         .iter()
-        .filter_map(|t| t["id"].as_str())
-        .collect();
+        .any(|p| p["id"] == st.sdp.as_str()));
+    assert_eq!(users_of_stack(&domain_users(keystone).await), 0);
+    let left = trusts_of_alt().await;
     for id in &trust_ids {
-        assert!(!left.contains(&id.as_str()), "the trust was not deleted");
+        assert!(!left.contains(id), "the trust was not deleted");
     }
 }
 
@@ -752,11 +854,14 @@ resources:
     assert_eq!(v["stack"]["stack_user_project_id"], Value::Null);
     let prefix = format!("{project}-{id}");
     let prefix: String = prefix.chars().take(64).collect();
-    assert!(!domain_projects(keystone).await.iter().any(|p| p["name"] == prefix.as_str()));
-    assert!(!domain_users(keystone)
+    assert!(!domain_projects(keystone)
         .await
         .iter()
-        .any(|u| u["name"].as_str().unwrap_or_default().starts_with("midway-handle-")));
+        .any(|p| p["name"] == prefix.as_str()));
+    assert!(!domain_users(keystone).await.iter().any(|u| u["name"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("midway-handle-")));
     let (_, events) = get(&s.url(&format!("{path}/events")), &owner).await;
     assert!(events["events"]
         .as_array()
@@ -788,9 +893,21 @@ resources:
 "#;
     let id = create(&s, &project, &owner, "signals", template).await;
     let path = format!("/v1/{project}/stacks/signals/{id}");
-    let handle = wait_resource(&s, &format!("{path}/resources/handle"), &owner, "CREATE_COMPLETE").await;
-    let token = handle["resource"]["attributes"]["token"].as_str().unwrap().to_owned();
-    let endpoint = handle["resource"]["attributes"]["endpoint"].as_str().unwrap().to_owned();
+    let handle = wait_resource(
+        &s,
+        &format!("{path}/resources/handle"),
+        &owner,
+        "CREATE_COMPLETE",
+    )
+    .await;
+    let token = handle["resource"]["attributes"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let endpoint = handle["resource"]["attributes"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // 100 at once.
     let mut tasks = Vec::new();
@@ -839,7 +956,10 @@ resources:
         t.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(!acked.is_empty(), "no signal was acknowledged before the kill");
+    assert!(
+        !acked.is_empty(),
+        "no signal was acknowledged before the kill"
+    );
     let s = start(&file, &dir).unwrap();
     let endpoint2 = format!("{}{path}/resources/handle/metadata", s.url(""));
     let (status, md) = get(&endpoint2, &owner).await;
@@ -851,7 +971,10 @@ resources:
     // The interrupted create is reported, as Heat's engine reset does.
     let (_, v) = get(&s.url(&path), &owner).await;
     assert_eq!(v["stack"]["stack_status"], "CREATE_FAILED");
-    assert_eq!(v["stack"]["stack_status_reason"], "Engine went down during stack CREATE");
+    assert_eq!(
+        v["stack"]["stack_status_reason"],
+        "Engine went down during stack CREATE"
+    );
     let (status, _, _) = call(reqwest::Method::DELETE, &s.url(&path), &owner, None).await;
     assert_eq!(status, 204);
     wait_gone(&s, &path, &owner).await;
@@ -874,10 +997,18 @@ async fn a_wrong_auth_encryption_key_is_a_clear_startup_error() {
         "heat_template_version: 2018-08-31\nresources:\n  n: {type: OS::Heat::None}\n",
     )
     .await;
-    wait_status(&s, &format!("/v1/{project}/stacks/keyed/{id}"), &owner, "CREATE_COMPLETE").await;
+    wait_status(
+        &s,
+        &format!("/v1/{project}/stacks/keyed/{id}"),
+        &owner,
+        "CREATE_COMPLETE",
+    )
+    .await;
     drop(s);
     let other = config(keystone, &dir, "fedcba9876543210fedcba9876543210", "");
-    let err = start(&other, &dir).err().expect("the engine must refuse the wrong key");
+    let err = start(&other, &dir)
+        .err()
+        .expect("the engine must refuse the wrong key");
     assert!(err.contains("not configured"), "{err}");
     assert!(!err.contains(KEY) && !err.contains("fedcba9876543210fedcba9876543210"));
     // The right key again: the stack is there.
@@ -946,7 +1077,10 @@ outputs:
     let id = create(&s, &project, &owner, "names.x-1", template).await;
     let path = format!("/v1/{project}/stacks/names.x-1/{id}");
     let v = wait_status(&s, &path, &owner, "CREATE_COMPLETE").await;
-    let url = v["stack"]["outputs"][0]["output_value"].as_str().unwrap().to_owned();
+    let url = v["stack"]["outputs"][0]["output_value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = http()
         .put(&url)
         .body(r#"{"Status": "SUCCESS", "Reason": "r", "UniqueId": "1", "Data": "x"}"#)
@@ -954,9 +1088,19 @@ outputs:
         .await
         .unwrap();
     let status = r.status().as_u16();
-    assert_eq!(status, 200, "{}; {url}; log: {}", r.text().await.unwrap(), s.log());
+    assert_eq!(
+        status,
+        200,
+        "{}; {url}; log: {}",
+        r.text().await.unwrap(),
+        s.log()
+    );
     let quoted = urlencoding_encode("a b%c:d?e#f");
-    let (status, md) = get(&s.url(&format!("{path}/resources/{quoted}/metadata")), &owner).await;
+    let (status, md) = get(
+        &s.url(&format!("{path}/resources/{quoted}/metadata")),
+        &owner,
+    )
+    .await;
     assert_eq!(status, 200, "{md}");
     assert_eq!(md["metadata"]["1"]["Data"], "x");
 }

@@ -15,8 +15,8 @@ pub mod auth_token;
 pub mod context;
 pub mod ec2token;
 pub mod policy;
-pub mod stack_lookup;
 mod pyjson;
+pub mod stack_lookup;
 pub mod webob;
 
 /// Takes the inner service that `poll_ready` made ready, leaving a fresh clone

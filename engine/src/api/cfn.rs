@@ -29,7 +29,10 @@ use crate::presign::stack_arn;
 use crate::store::StackRow;
 
 /// The CFN router (no authentication: put ec2token in front).
-pub fn router(engine: Engine, policy: std::sync::Arc<dyn heatgate_middleware::policy::EnforcerSource>) -> Router {
+pub fn router(
+    engine: Engine,
+    policy: std::sync::Arc<dyn heatgate_middleware::policy::EnforcerSource>,
+) -> Router {
     let state = ApiState { engine, policy };
     Router::new()
         .route("/", any(dispatch))
@@ -90,7 +93,11 @@ fn xml_ok(action: &str, result: Value) -> Response {
 
 fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
     let mut r = Response::new(Body::from(heatgate_middleware::ec2token::xml_body(
-        if status.is_server_error() { "Receiver" } else { "Sender" },
+        if status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        },
         code,
         message,
     )));
@@ -157,7 +164,9 @@ fn authorize(
                     .map(Body::new),
             ))
         }
-        Err(e) => Err(Box::new(PolicyDenial::Error(e).response(Api::Cfn).map(Body::new))),
+        Err(e) => Err(Box::new(
+            PolicyDenial::Error(e).response(Api::Cfn).map(Body::new),
+        )),
     }
 }
 
@@ -266,7 +275,12 @@ async fn describe_stacks(
     let stacks = match get(p, "StackName") {
         Some(_) => {
             let s = stack_param(state, caller, p).await?;
-            check(state, identity, "DescribeStacks", &target_project(caller, &s))?;
+            check(
+                state,
+                identity,
+                "DescribeStacks",
+                &target_project(caller, &s),
+            )?;
             vec![s]
         }
         None => {
@@ -341,7 +355,12 @@ async fn describe_resource(
     p: &Params,
 ) -> Out {
     let s = stack_param(state, caller, p).await?;
-    check(state, identity, "DescribeStackResource", &target_project(caller, &s))?;
+    check(
+        state,
+        identity,
+        "DescribeStackResource",
+        &target_project(caller, &s),
+    )?;
     let name = get(p, "LogicalResourceId").ok_or_else(|| {
         Denied::Response(Box::new(xml_error(
             StatusCode::BAD_REQUEST,
@@ -369,10 +388,21 @@ async fn describe_resources(
     p: &Params,
 ) -> Out {
     let s = stack_param(state, caller, p).await?;
-    check(state, identity, "DescribeStackResources", &target_project(caller, &s))?;
+    check(
+        state,
+        identity,
+        "DescribeStackResources",
+        &target_project(caller, &s),
+    )?;
     let only = get(p, "LogicalResourceId");
     let mut members = Vec::new();
-    for r in state.engine.store().resources(&s.id).await.map_err(EngineError::from)? {
+    for r in state
+        .engine
+        .store()
+        .resources(&s.id)
+        .await
+        .map_err(EngineError::from)?
+    {
         if only.is_some_and(|n| n != r.name) {
             continue;
         }
@@ -383,14 +413,14 @@ async fn describe_resources(
     Ok(json!({ "StackResources": members }))
 }
 
-async fn list_resources(
-    state: &ApiState,
-    identity: &Identity,
-    caller: &Caller,
-    p: &Params,
-) -> Out {
+async fn list_resources(state: &ApiState, identity: &Identity, caller: &Caller, p: &Params) -> Out {
     let s = stack_param(state, caller, p).await?;
-    check(state, identity, "ListStackResources", &target_project(caller, &s))?;
+    check(
+        state,
+        identity,
+        "ListStackResources",
+        &target_project(caller, &s),
+    )?;
     let members: Vec<Value> = state
         .engine
         .store()
@@ -419,7 +449,12 @@ async fn describe_events(
     p: &Params,
 ) -> Out {
     let s = stack_param(state, caller, p).await?;
-    check(state, identity, "DescribeStackEvents", &target_project(caller, &s))?;
+    check(
+        state,
+        identity,
+        "DescribeStackEvents",
+        &target_project(caller, &s),
+    )?;
     let members: Vec<Value> = state
         .engine
         .store()
@@ -444,12 +479,7 @@ async fn describe_events(
     Ok(json!({ "StackEvents": members }))
 }
 
-async fn create_stack(
-    state: &ApiState,
-    identity: &Identity,
-    caller: &Caller,
-    p: &Params,
-) -> Out {
+async fn create_stack(state: &ApiState, identity: &Identity, caller: &Caller, p: &Params) -> Out {
     check(state, identity, "CreateStack", &caller.project_id)?;
     let name = get(p, "StackName").unwrap_or_default().to_owned();
     let template = get(p, "TemplateBody")
@@ -480,12 +510,7 @@ async fn create_stack(
     Ok(json!({ "StackId": arn_of(&row) }))
 }
 
-async fn delete_stack(
-    state: &ApiState,
-    identity: &Identity,
-    caller: &Caller,
-    p: &Params,
-) -> Out {
+async fn delete_stack(state: &ApiState, identity: &Identity, caller: &Caller, p: &Params) -> Out {
     let s = stack_param(state, caller, p).await?;
     check(state, identity, "DeleteStack", &target_project(caller, &s))?;
     if s.tenant != caller.project_id && !caller.is_admin {
@@ -527,9 +552,10 @@ async fn signalled(
     let v: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(serde_json::from_slice(body).map_err(|_| {
-            EngineError::bad("ValueError", "Metadata format invalid")
-        })?)
+        Some(
+            serde_json::from_slice(body)
+                .map_err(|_| EngineError::bad("ValueError", "Metadata format invalid"))?,
+        )
     };
     state
         .engine
@@ -545,10 +571,24 @@ async fn waitcondition(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    match signalled(&state, &identity, &headers, &uri, "/v1/waitcondition/", &body, true).await {
+    match signalled(
+        &state,
+        &identity,
+        &headers,
+        &uri,
+        "/v1/waitcondition/",
+        &body,
+        true,
+    )
+    .await
+    {
         Ok((stack, resource)) => {
             let md = match state.engine.resource(&stack, &resource).await {
-                Ok(r) => state.engine.metadata(&stack, &r).await.unwrap_or(Value::Null),
+                Ok(r) => state
+                    .engine
+                    .metadata(&stack, &r)
+                    .await
+                    .unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
             let mut r = Response::new(Body::from(
@@ -571,7 +611,17 @@ async fn signal(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    match signalled(&state, &identity, &headers, &uri, "/v1/signal/", &body, false).await {
+    match signalled(
+        &state,
+        &identity,
+        &headers,
+        &uri,
+        "/v1/signal/",
+        &body,
+        false,
+    )
+    .await
+    {
         Ok(_) => {
             let mut r = Response::new(Body::empty());
             *r.status_mut() = StatusCode::OK;
@@ -596,9 +646,10 @@ mod tests {
 
     #[test]
     fn the_arn_and_resource_come_from_the_raw_path() {
-        let uri: Uri = "/v1/waitcondition/arn%3Aopenstack%3Aheat%3A%3Ap1%3Astacks/web/abc/resources/a%252Fb"
-            .parse()
-            .unwrap();
+        let uri: Uri =
+            "/v1/waitcondition/arn%3Aopenstack%3Aheat%3A%3Ap1%3Astacks/web/abc/resources/a%252Fb"
+                .parse()
+                .unwrap();
         assert_eq!(
             resource_from_path(&uri, "/v1/waitcondition/"),
             Some(("abc".into(), "a/b".into()))

@@ -57,9 +57,13 @@ pub fn router(engine: Engine, policy: Arc<dyn EnforcerSource>) -> Router {
     Router::new()
         .route(
             "/v1/{tenant}/stacks",
-            get(guarded!(list_stacks, "stacks:index")).post(guarded!(create_stack, "stacks:create")),
+            get(guarded!(list_stacks, "stacks:index"))
+                .post(guarded!(create_stack, "stacks:create")),
         )
-        .route("/v1/{tenant}/stacks/{name}", get(stack!(not_found, "stacks:lookup")))
+        .route(
+            "/v1/{tenant}/stacks/{name}",
+            get(stack!(not_found, "stacks:lookup")),
+        )
         .route(
             "/v1/{tenant}/stacks/{name}/{id}",
             get(stack!(show_stack, "stacks:show"))
@@ -97,9 +101,15 @@ pub fn router(engine: Engine, policy: Arc<dyn EnforcerSource>) -> Router {
         )
         .route(
             "/v1/{tenant}/software_deployments/metadata/{server}",
-            get(guarded!(deployment_metadata, "software_deployments:metadata")),
+            get(guarded!(
+                deployment_metadata,
+                "software_deployments:metadata"
+            )),
         )
-        .route("/v1/{tenant}/services", get(guarded!(services, "service:index")))
+        .route(
+            "/v1/{tenant}/services",
+            get(guarded!(services, "service:index")),
+        )
         .layer(DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state)
 }
@@ -214,9 +224,9 @@ async fn create_stack(
 ) -> Res {
     let caller = state.caller(&identity, &headers);
     let v = json_body(&body)?;
-    let m = v
-        .as_object()
-        .ok_or_else(|| EngineError::bad("HTTPBadRequest", "The request body must be a JSON object."))?;
+    let m = v.as_object().ok_or_else(|| {
+        EngineError::bad("HTTPBadRequest", "The request body must be a JSON object.")
+    })?;
     let name = m
         .get("stack_name")
         .and_then(Value::as_str)
@@ -231,12 +241,10 @@ async fn create_stack(
                 "The template is not a JSON object or YAML mapping.",
             ))
         }
-        None if m.contains_key("template_url") => {
-            return Err(EngineError::bad(
-                "HTTPBadRequest",
-                "Could not retrieve template: template_url is not supported; send the template itself",
-            ))
-        }
+        None if m.contains_key("template_url") => return Err(EngineError::bad(
+            "HTTPBadRequest",
+            "Could not retrieve template: template_url is not supported; send the template itself",
+        )),
         None => return Err(EngineError::bad("HTTPBadRequest", "No template specified")),
     };
     let mut parameters = Map::new();
@@ -455,7 +463,10 @@ struct EventQuery {
 
 fn event_view(origin: &str, s: &StackRow, e: &EventRow) -> Value {
     let stack = stack_url(origin, s);
-    let res = format!("{stack}/resources/{}", urlencoding::encode(&e.resource_name));
+    let res = format!(
+        "{stack}/resources/{}",
+        urlencoding::encode(&e.resource_name)
+    );
     json!({
         "id": e.id,
         "event_time": e.created_at,
@@ -518,9 +529,7 @@ async fn stack_action(
         .as_object()
         .filter(|m| m.len() == 1)
         .and_then(|m| m.keys().next().cloned())
-        .ok_or_else(|| {
-            EngineError::bad("HTTPBadRequest", "Multiple actions specified")
-        })?;
+        .ok_or_else(|| EngineError::bad("HTTPBadRequest", "Multiple actions specified"))?;
     match action.as_str() {
         "check" => {
             state.engine.check_stack(&s).await?;
