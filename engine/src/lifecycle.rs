@@ -62,7 +62,7 @@ pub(crate) fn requires_deferred_auth(tpl: &Template) -> bool {
 /// Heat's physical resource name: `<stack>-<resource>-<12 random>`, at most 64.
 fn physical_name(stack: &str, resource: &str) -> String {
     let short = crate::stack_users::random_hex(6);
-    let keep = 64usize.saturating_sub(short.len() + 2);
+    let keep = 64usize.saturating_sub(short.len() + 1);
     let mut base = format!("{stack}-{resource}");
     if base.chars().count() > keep {
         base = base.chars().take(keep).collect();
