@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod demo;
 pub mod policy_cmd;
 pub mod proxy;
 pub mod serve;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use heatgate::demo::{self, DemoArgs};
 use heatgate::policy_cmd::{self, PolicyCommand};
 use heatgate::serve::{self, ServeArgs};
 use heatgate::server::{self, ProxyArgs};
@@ -24,6 +25,9 @@ struct Cli {
 enum Command {
     /// Run the gateway and the embedded engine (REST and CFN APIs).
     Serve(ServeArgs),
+    /// Walk through the whole auth model on a local Keystone (installed and
+    /// started through scripts/keystone), with real HTTP calls.
+    Demo(DemoArgs),
     /// Put the authentication layers in front of any HTTP service.
     Proxy(ProxyArgs),
     /// Audit policy files: check, lint, explain, who-can, diff, dump.
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => serve::run_serve(args),
+        Command::Demo(args) => demo::run_demo(args),
         Command::Proxy(args) => server::run_proxy(args),
         Command::Policy { command } => policy_cmd::run(command),
     }
