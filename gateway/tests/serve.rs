@@ -1104,3 +1104,133 @@ outputs:
     assert_eq!(status, 200, "{md}");
     assert_eq!(md["metadata"]["1"]["Data"], "x");
 }
+
+#[tokio::test]
+async fn password_deferred_auth_stores_the_password_encrypted_and_uses_it_later() {
+    let keystone = Keystone::shared();
+    let dir = data_dir("password");
+    let file = config(keystone, &dir, KEY, "");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("[gateway]\n", "[gateway]\nflavor = \"standalone\"\n")
+        .replace("[heat]\n", "[heat]\ndeferred_auth_method = \"password\"\n");
+    std::fs::write(&file, text).unwrap();
+    let s = start(&file, &dir).unwrap();
+    let demo = &keystone.fixtures.demo;
+    let project = demo.project_id.clone().unwrap();
+    let template = "heat_template_version: 2018-08-31\nresources:\n  handle: {type: OS::Heat::WaitConditionHandle}\n";
+    let r = http()
+        .post(s.url(&format!("/v1/{project}/stacks")))
+        .header("X-Auth-User", &demo.username)
+        .header("X-Auth-Key", &demo.password)
+        .json(&json!({"stack_name": "pw", "template": template}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", s.log());
+    let id = r.json::<Value>().await.unwrap()["stack"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/{project}/stacks/pw/{id}");
+    let with_password = |method: reqwest::Method, url: String| {
+        http()
+            .request(method, url)
+            .header("X-Auth-User", &demo.username)
+            .header("X-Auth-Key", &demo.password)
+    };
+    let started = Instant::now();
+    loop {
+        let v: Value = with_password(reqwest::Method::GET, s.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["stack"]["stack_status"] == "CREATE_COMPLETE" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The password is in the database only encrypted.
+    let db = std::fs::read(dir.join("engine.db")).unwrap();
+    let wal = std::fs::read(dir.join("engine.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(!bytes
+            .windows(demo.password.len())
+            .any(|w| w == demo.password.as_bytes()));
+    }
+    // CHECK authenticates later with the stored password.
+    let r = with_password(reqwest::Method::POST, s.url(&format!("{path}/actions")))
+        .json(&json!({"check": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let started = Instant::now();
+    loop {
+        let v: Value = with_password(reqwest::Method::GET, s.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["stack"]["stack_status"] == "CHECK_COMPLETE" {
+            break;
+        }
+        assert!(
+            v["stack"]["stack_status"] != "CHECK_FAILED"
+                && started.elapsed() < Duration::from_secs(60),
+            "{v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !s.log().contains(&demo.password),
+        "the password is in the log"
+    );
+    let r = with_password(reqwest::Method::DELETE, s.url(&path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[tokio::test]
+async fn password_deferred_auth_without_a_password_is_refused_for_stacks_that_need_it() {
+    let keystone = Keystone::shared();
+    let dir = data_dir("nopassword");
+    let file = config(keystone, &dir, KEY, "");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("[heat]\n", "[heat]\ndeferred_auth_method = \"password\"\n");
+    std::fs::write(&file, text).unwrap();
+    let s = start(&file, &dir).unwrap();
+    let demo = &keystone.fixtures.demo;
+    let owner = token_of(keystone, demo).await;
+    let project = demo.project_id.clone().unwrap();
+    let (status, v, _) = call(
+        reqwest::Method::POST,
+        &s.url(&format!("/v1/{project}/stacks")),
+        &owner,
+        Some(json!({"stack_name": "nopw", "template": "heat_template_version: 2018-08-31\nresources:\n  handle: {type: OS::Heat::WaitConditionHandle}\n"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "Missing required credential: password"
+    );
+    // A stack without deferred work needs no password.
+    create(
+        &s,
+        &project,
+        &owner,
+        "plain",
+        "heat_template_version: 2018-08-31\nresources:\n  n: {type: OS::Heat::None}\n",
+    )
+    .await;
+}
