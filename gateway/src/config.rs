@@ -117,6 +117,17 @@ pub enum Flavor {
     Standalone,
 }
 
+/// How log lines are written (on stderr; `RUST_LOG` filters them either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (tracing-subscriber's fmt).
+    #[default]
+    Text,
+    /// One JSON object per line, with the request's span fields (request id).
+    Json,
+}
+
 /// `[gateway]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -129,8 +140,10 @@ pub struct GatewaySection {
     pub upstream: Option<String>,
     /// The URL of the CFN-style service behind the CFN listener (proxy mode).
     pub cfn_upstream: Option<String>,
-    /// Prometheus listener.
+    /// Prometheus listener: `/metrics` and `/healthcheck` (unset: none).
     pub metrics_listen: Option<SocketAddr>,
+    /// `text` (default) or `json` log lines.
+    pub log_format: LogFormat,
     /// Runtime worker threads (default: one per core).
     pub worker_threads: Option<usize>,
     /// REST base URL that clients reach.
@@ -153,6 +166,7 @@ impl Default for GatewaySection {
             upstream: None,
             cfn_upstream: None,
             metrics_listen: None,
+            log_format: LogFormat::Text,
             worker_threads: None,
             public_url: None,
             cfn_public_url: None,
@@ -406,6 +420,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "upstream",
             "cfn_upstream",
             "metrics_listen",
+            "log_format",
             "worker_threads",
             "public_url",
             "cfn_public_url",
@@ -528,6 +543,16 @@ mod tests {
         assert_eq!(c.keystone_authtoken.username.as_deref(), Some("heat"));
         assert!(c.keystone_authtoken.delay_auth_decision);
         assert_eq!(c.keystone_authtoken.token_cache_time, 300);
+        assert_eq!(c.gateway.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json() {
+        let env = |v: &str| vec![("HEATGATE_GATEWAY__LOG_FORMAT".to_owned(), v.to_owned())];
+        let c = Config::load(None, env("json")).unwrap();
+        assert_eq!(c.gateway.log_format, LogFormat::Json);
+        let e = Config::load(None, env("xml")).unwrap_err().to_string();
+        assert!(e.contains("log_format") || e.contains("xml"), "{e}");
     }
 
     #[test]

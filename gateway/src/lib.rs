@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod observability;
 pub mod policy_cmd;
 pub mod proxy;
 pub mod serve;

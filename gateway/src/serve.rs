@@ -18,7 +18,9 @@ use heatgate_policy::reload::{PolicySources, PolicyStore};
 use url::Url;
 
 use crate::config::{read_secret_file, Config, ConfigError};
-use crate::server::{authenticated, config_error, init_tracing, runtime, serve, signed, Listener};
+use crate::observability::logging::load_config_and_init;
+use crate::observability::{label_routes, metrics_app, Health};
+use crate::server::{authenticated, config_error, runtime, serve, signed, Listener};
 
 /// Arguments of `heatgate serve`.
 #[derive(Debug, clap::Args)]
@@ -153,8 +155,7 @@ pub fn policy_store(config: &Config) -> Result<Arc<PolicyStore>, ConfigError> {
 
 /// `heatgate serve`.
 pub fn run_serve(args: ServeArgs) -> ExitCode {
-    init_tracing();
-    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
+    let mut config = match load_config_and_init(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
@@ -205,28 +206,41 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
         let rest = heatgate_engine::api::rest::router(engine.clone(), source.clone());
         let cfn = heatgate_engine::api::cfn::router(engine, source);
         let rest = match authenticated(&config, rest) {
-            Ok(r) => r,
+            Ok(r) => label_routes(r),
             Err(e) => return config_error(e),
         };
         let cfn = match signed(&config, cfn) {
-            Ok(r) => r,
+            Ok(r) => label_routes(r),
             Err(e) => return config_error(e),
         };
+        let health = match Health::new(&config.keystone_authtoken) {
+            Ok(h) => h,
+            Err(e) => return config_error(e),
+        };
+        let mut listeners = vec![
+            Listener {
+                name: "rest",
+                addr: rest_addr,
+                app: health.in_front_of(rest),
+                bound: Some(rest_listener),
+            },
+            Listener {
+                name: "cfn",
+                addr: cfn_addr,
+                app: cfn,
+                bound: Some(cfn_listener),
+            },
+        ];
+        if let Some(addr) = config.gateway.metrics_listen {
+            listeners.push(Listener {
+                name: "metrics",
+                addr,
+                app: metrics_app(&health),
+                bound: None,
+            });
+        }
         serve(
-            vec![
-                Listener {
-                    name: "rest",
-                    addr: rest_addr,
-                    app: rest,
-                    bound: Some(rest_listener),
-                },
-                Listener {
-                    name: "cfn",
-                    addr: cfn_addr,
-                    app: cfn,
-                    bound: Some(cfn_listener),
-                },
-            ],
+            listeners,
             Duration::from_secs(config.gateway.shutdown_grace),
         )
         .await

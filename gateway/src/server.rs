@@ -16,16 +16,9 @@ use http::header::{HeaderName, AUTHORIZATION};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::config::{Config, ConfigError, Flavor};
+use crate::observability::logging::load_config_and_init;
+use crate::observability::{label_all, metrics_app, observe, registry, Health};
 use crate::proxy::Proxy;
-
-pub(crate) fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("heatgate: {e}");
@@ -52,7 +45,8 @@ fn sensitive_headers() -> [HeaderName; 6] {
     ]
 }
 
-/// The REST listener's authentication in front of `inner`.
+/// The REST listener's authentication in front of `inner`; its Keystone client
+/// and token cache counters are exported in the process's metrics.
 pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigError> {
     let section = &config.keystone_authtoken;
     let client = Client::new(section.client_config()?).map_err(|e| ConfigError(e.to_string()))?;
@@ -65,6 +59,8 @@ pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigErr
             }
             let layer = AuthTokenLayer::new(section.layer_config(), client)
                 .map_err(|e| ConfigError(format!("[keystone_authtoken] {e}")))?;
+            registry().keystone_client("auth_token", layer.validator().client());
+            registry().auth_token(layer.validator());
             inner.layer(layer)
         }
         Flavor::Standalone => {
@@ -76,6 +72,7 @@ pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigErr
             if let Some(secs) = config.auth_password.cache_time {
                 layer_config.cache_time = Duration::from_secs(secs);
             }
+            registry().keystone_client("auth_password", &client);
             inner.layer(AuthPasswordLayer::new(layer_config, client))
         }
     };
@@ -105,8 +102,7 @@ pub struct ProxyArgs {
 
 /// `heatgate proxy`.
 pub fn run_proxy(args: ProxyArgs) -> ExitCode {
-    init_tracing();
-    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
+    let mut config = match load_config_and_init(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
@@ -134,9 +130,14 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
         let app = match authenticated(&config, Router::new().fallback_service(proxy)) {
-            Ok(app) => app,
+            Ok(app) => label_all(app, "upstream"),
             Err(e) => return config_error(e),
         };
+        let health = match Health::new(&config.keystone_authtoken) {
+            Ok(h) => h,
+            Err(e) => return config_error(e),
+        };
+        let app = health.in_front_of(app);
         let mut listeners = vec![Listener {
             name: "rest",
             addr: config.gateway.listen,
@@ -156,11 +157,19 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
                 Ok(app) => listeners.push(Listener {
                     name: "cfn",
                     addr: config.gateway.cfn_listen,
-                    app,
+                    app: label_all(app, "upstream"),
                     bound: None,
                 }),
                 Err(e) => return config_error(e),
             }
+        }
+        if let Some(addr) = config.gateway.metrics_listen {
+            listeners.push(Listener {
+                name: "metrics",
+                addr,
+                app: metrics_app(&health),
+                bound: None,
+            });
         }
         serve(
             listeners,
@@ -170,7 +179,8 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
     })
 }
 
-/// The CFN listener's authentication (ec2token) in front of `inner`.
+/// The CFN listener's authentication (ec2token) in front of `inner`; its
+/// Keystone client's counters are exported in the process's metrics.
 pub fn signed(config: &Config, inner: Router) -> Result<Router, ConfigError> {
     let client = Client::new(config.keystone_authtoken.client_config()?)
         .map_err(|e| ConfigError(e.to_string()))?;
@@ -179,6 +189,7 @@ pub fn signed(config: &Config, inner: Router) -> Result<Router, ConfigError> {
             "[keystone_authtoken] username, password and project_name are required to check EC2 signatures".into(),
         ));
     }
+    registry().keystone_client("ec2token", &client);
     let layer = Ec2TokenLayer::new(config.ec2authtoken.clone(), client)
         .map_err(|e| ConfigError(format!("[ec2authtoken] {e}")))?;
     Ok(inner
@@ -189,7 +200,7 @@ pub fn signed(config: &Config, inner: Router) -> Result<Router, ConfigError> {
 /// One listener: a name for the logs, an address, and what it serves.
 #[derive(Debug)]
 pub struct Listener {
-    /// `rest` or `cfn`.
+    /// `rest`, `cfn` or `metrics` (also the `listener` label of its metrics).
     pub name: &'static str,
     /// Where to listen (port 0 picks one).
     pub addr: SocketAddr,
@@ -201,7 +212,8 @@ pub struct Listener {
 
 /// Serves every listener until SIGTERM or Ctrl-C, then lets in-flight requests
 /// finish for at most `grace`. Prints one `listening on` line per listener on
-/// stdout (the REST one first), for scripts and tests.
+/// stdout (the REST one first), for scripts and tests. Every listener gets
+/// request ids, request metrics and an access log ([`observe`]).
 pub async fn serve(listeners: Vec<Listener>, grace: Duration) -> ExitCode {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
@@ -228,6 +240,7 @@ pub async fn serve(listeners: Vec<Listener>, grace: Duration) -> ExitCode {
         }
         let _ = std::io::stdout().flush();
         let mut stop = stop_rx.clone();
+        let app = observe(app, name);
         servers.spawn(
             axum::serve(
                 listener,

@@ -78,8 +78,11 @@ impl Answer {
 /// Counters of what the client did, for metrics and tests.
 #[derive(Debug, Default)]
 pub struct ClientStats {
-    /// HTTP calls that reached (or tried to reach) Keystone, retries included.
+    /// HTTP calls that reached (or tried to reach) Keystone, retries included,
+    /// counted when they end (so that `latency_micros / calls` is their mean).
     pub calls: AtomicU64,
+    /// Those of the calls that got no complete answer (refused, timed out, cut).
+    pub failures: AtomicU64,
     /// Token validations asked of Keystone.
     pub validations: AtomicU64,
     /// Password authentications of the service user.
@@ -187,6 +190,17 @@ impl Client {
     /// What the client has done so far.
     pub fn stats(&self) -> &ClientStats {
         &self.inner.stats
+    }
+
+    /// Asks for `auth_url` itself (Keystone's version document) with no token:
+    /// a cheap check that Keystone answers, for health checks. Any answer is
+    /// `Ok` with its status; the transport policy is that of every call.
+    pub async fn probe(&self) -> Result<StatusCode, Error> {
+        let url = self.inner.config.auth_url.clone();
+        let answer = self
+            .call("version document", || self.inner.http.get(url.clone()))
+            .await?;
+        Ok(answer.status)
     }
 
     /// Authenticates a user with a password at the configured `auth_url`.
@@ -435,7 +449,6 @@ impl Client {
         let mut connect_failures = 0u32;
         let mut resent = false;
         loop {
-            self.inner.stats.calls.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let outcome = async {
                 let response = build().send().await?;
@@ -449,14 +462,16 @@ impl Client {
                 })
             }
             .await;
-            self.inner
-                .stats
+            let stats = &self.inner.stats;
+            stats
                 .latency_micros
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            stats.calls.fetch_add(1, Ordering::Relaxed);
             let err = match outcome {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
+            stats.failures.fetch_add(1, Ordering::Relaxed);
             let endpoint = err
                 .url()
                 .map(|u| {
@@ -589,6 +604,7 @@ mod tests {
             3,
             "one try and two retries"
         );
+        assert_eq!(client.stats().failures.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]
@@ -615,6 +631,54 @@ mod tests {
         );
         assert_eq!(client.stats().calls.load(Ordering::Relaxed), 1);
         assert!(!err.to_string().contains("token"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_asks_for_the_version_document_without_a_token() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                request.extend_from_slice(&buf[..n]);
+            }
+            let body = r#"{"version": {"id": "v3.14", "status": "stable"}}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(request).unwrap()
+        });
+        let client = client_to(addr, 0, Duration::from_secs(2));
+        assert_eq!(client.probe().await.unwrap(), StatusCode::OK);
+        let request = server.await.unwrap().to_ascii_lowercase();
+        assert!(request.starts_with("get /v3 http/1.1\r\n"), "{request}");
+        assert!(!request.contains("x-auth-token"), "{request}");
+        assert_eq!(client.stats().calls.load(Ordering::Relaxed), 1);
+        assert_eq!(client.stats().failures.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            client
+                .stats()
+                .service_authentications
+                .load(Ordering::Relaxed),
+            0
+        );
+
+        // Nobody there: unavailable, after the configured retries.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = client_to(closed, 0, Duration::from_secs(2));
+        let err = client.probe().await.unwrap_err();
+        assert!(err.is_unavailable(), "{err}");
+        assert_eq!(client.stats().failures.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

@@ -7,7 +7,9 @@
 //!   `auth_password`), with an allow-list of identity URLs;
 //! - [`stack_lookup`]: Heat's dual-path stack resolution (owner project or
 //!   stack domain project);
-//! - [`context`]: the typed [`Identity`](context::Identity) and its axum extractor.
+//! - [`context`]: the typed [`Identity`](context::Identity) and its axum extractor;
+//! - [`request_id`]: oslo.middleware's `x-openstack-request-id`, in the
+//!   response, the request's extensions and its tracing span.
 #![deny(unsafe_code)]
 
 pub mod auth_password;
@@ -16,6 +18,7 @@ pub mod context;
 pub mod ec2token;
 pub mod policy;
 mod pyjson;
+pub mod request_id;
 pub mod stack_lookup;
 pub mod webob;
 

@@ -317,9 +317,58 @@ fn json_response(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
+/// How many distinct rules [`DenialCounts`] tracks; denials of further rules
+/// are counted under [`DenialCounts::OTHER_RULES`] (rules come from policy files
+/// and code, but a rule name built from a request must not grow memory).
+const MAX_COUNTED_RULES: usize = 1024;
+
+/// Denials answered, by rule: every [`PolicyDenial::Denied`] turned into a
+/// response ([`PolicyDenial::response`]) counts once, whether the layer or a
+/// handler enforcing a rule itself (CFN actions, `stacks:global_index`)
+/// refused. Process-wide: see [`denials`].
+#[derive(Debug, Default)]
+pub struct DenialCounts {
+    by_rule: std::sync::Mutex<std::collections::HashMap<Arc<str>, u64>>,
+}
+
+impl DenialCounts {
+    /// The label of the denials beyond the first 1024 distinct rules.
+    pub const OTHER_RULES: &'static str = "(other)";
+
+    /// Counts one denial by `rule`.
+    pub fn record(&self, rule: &Arc<str>) {
+        let mut by_rule = self.by_rule.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = by_rule.get_mut(rule) {
+            *n += 1;
+        } else if by_rule.len() < MAX_COUNTED_RULES {
+            by_rule.insert(rule.clone(), 1);
+        } else {
+            *by_rule.entry(Self::OTHER_RULES.into()).or_default() += 1;
+        }
+    }
+
+    /// The denials so far, by rule name (sorted).
+    pub fn snapshot(&self) -> Vec<(Arc<str>, u64)> {
+        let by_rule = self.by_rule.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts: Vec<_> = by_rule.iter().map(|(r, n)| (r.clone(), *n)).collect();
+        counts.sort_unstable();
+        counts
+    }
+}
+
+/// The process's policy denials by rule (for metrics).
+pub fn denials() -> &'static DenialCounts {
+    static DENIALS: std::sync::OnceLock<DenialCounts> = std::sync::OnceLock::new();
+    DENIALS.get_or_init(DenialCounts::default)
+}
+
 impl PolicyDenial {
-    /// The response for `api`.
+    /// The response for `api`. A rule's denial is counted in [`denials`] here,
+    /// once per response.
     pub fn response(&self, api: Api) -> Response<Body> {
+        if let PolicyDenial::Denied { rule } = self {
+            denials().record(rule);
+        }
         match (self, api) {
             (PolicyDenial::Unauthenticated, _) => crate::auth_token::response::unauthorized(None),
             (PolicyDenial::Error(e), _) => {
@@ -611,6 +660,57 @@ mod tests {
             "a malformed file must keep the last good rules"
         );
         reloader.abort();
+    }
+
+    #[tokio::test]
+    async fn denials_are_counted_by_rule() {
+        let count = |rule: &str| {
+            denials()
+                .snapshot()
+                .into_iter()
+                .find(|(r, _)| &**r == rule)
+                .map_or(0, |(_, n)| n)
+        };
+        let rule = "stacks:index";
+        let before = count(rule);
+        let layer = PolicyLayer::rest(modern(), rule);
+        let denied = Some(identity("p1", &["heat_stack_user"]));
+        assert_eq!(
+            call(layer.clone(), "/v1/p1/stacks", denied.clone()).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            call(layer.clone(), "/v1/p1/stacks", denied).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let allowed = Some(identity("p1", &["reader"]));
+        assert_eq!(
+            call(layer, "/v1/p1/stacks", allowed).await.0,
+            StatusCode::OK
+        );
+        // Other tests of this process may deny the same rule concurrently.
+        assert!(count(rule) >= before + 2);
+
+        // A handler's own denial (CFN) counts the same way.
+        let cfn = "cloudformation:DenialsAreCounted";
+        PolicyDenial::Denied { rule: cfn.into() }.response(Api::Cfn);
+        assert_eq!(count(cfn), 1);
+        // The tenant check is not a rule's denial.
+        PolicyDenial::TenantMismatch.response(Api::Rest);
+    }
+
+    #[test]
+    fn distinct_rules_are_bounded() {
+        let counts = DenialCounts::default();
+        for i in 0..MAX_COUNTED_RULES + 10 {
+            counts.record(&Arc::from(format!("rule:{i}")));
+        }
+        counts.record(&Arc::from("rule:0"));
+        let snapshot = counts.snapshot();
+        assert_eq!(snapshot.len(), MAX_COUNTED_RULES + 1);
+        let get = |name: &str| snapshot.iter().find(|(r, _)| &**r == name).unwrap().1;
+        assert_eq!(get(DenialCounts::OTHER_RULES), 10);
+        assert_eq!(get("rule:0"), 2);
     }
 
     #[test]

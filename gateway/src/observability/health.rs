@@ -1,0 +1,230 @@
+//! `/healthcheck`, as oslo.middleware's healthcheck answers it: `200 OK` with
+//! the body `OK` when the gateway can serve, `503 Service Unavailable` with a
+//! one-line reason when it cannot. `HEAD` answers the same status, bodiless.
+//!
+//! The gateway can serve when Keystone answers: a cheap GET of `auth_url`
+//! (Keystone's version document, no token). The verdict is kept for
+//! [`CACHE_TIME`], and concurrent checks share one probe, so that the
+//! endpoint (unauthenticated) cannot be used to hammer Keystone. The reason
+//! given to callers is generic; the detail (endpoint, error) is logged.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use heatgate_keystone::{Client, Error};
+use http::{header, HeaderValue, StatusCode};
+
+use super::{label_routes, registry};
+use crate::config::{ConfigError, KeystoneAuthtokenSection};
+
+/// How long a verdict is reused.
+pub const CACHE_TIME: Duration = Duration::from_secs(2);
+/// The bound on one probe (lower than load balancers' usual timeouts).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The outcome of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keystone answered.
+    Healthy,
+    /// It did not; the reason, for the caller.
+    Unavailable(&'static str),
+}
+
+/// The health check (cheap to share: hold it in an `Arc`).
+#[derive(Debug)]
+pub struct Health {
+    client: Client,
+    cache_time: Duration,
+    last: tokio::sync::Mutex<Option<(Instant, Verdict)>>,
+}
+
+impl Health {
+    /// A check of the Keystone at `[keystone_authtoken] auth_url` (its TLS
+    /// options too), with no retries and at most [`PROBE_TIMEOUT`] per probe.
+    pub fn new(section: &KeystoneAuthtokenSection) -> Result<Arc<Self>, ConfigError> {
+        let mut config = section.client_config()?;
+        config.service_auth = None;
+        config.http_request_max_retries = 0;
+        config.http_connect_timeout = config.http_connect_timeout.min(PROBE_TIMEOUT);
+        let client = Client::new(config).map_err(|e| ConfigError(e.to_string()))?;
+        registry().keystone_client("healthcheck", &client);
+        Ok(Arc::new(Self::with_client(client, CACHE_TIME)))
+    }
+
+    /// A check through `client`, reusing verdicts for `cache_time`.
+    pub fn with_client(client: Client, cache_time: Duration) -> Self {
+        Self {
+            client,
+            cache_time,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The current verdict (probing Keystone at most once per cache time).
+    pub async fn check(&self) -> Verdict {
+        // Held across the probe: concurrent checks wait for it and share its verdict.
+        let mut last = self.last.lock().await;
+        if let Some((at, verdict)) = &*last {
+            if at.elapsed() < self.cache_time {
+                return verdict.clone();
+            }
+        }
+        let verdict = match self.client.probe().await {
+            Ok(status) if status.is_server_error() => {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    "healthcheck: keystone answers with a server error"
+                );
+                Verdict::Unavailable("keystone answers with a server error")
+            }
+            Ok(_) => Verdict::Healthy,
+            Err(e) => {
+                tracing::warn!(error = %e, "healthcheck: keystone cannot be reached");
+                Verdict::Unavailable(match e {
+                    Error::Timeout { .. } => "keystone did not answer in time",
+                    _ => "keystone is unreachable",
+                })
+            }
+        };
+        *last = Some((Instant::now(), verdict.clone()));
+        verdict
+    }
+
+    /// `GET /healthcheck` (and `HEAD`) in front of `app`, without
+    /// authentication; every other request goes to `app`.
+    pub fn in_front_of(self: &Arc<Self>, app: Router) -> Router {
+        label_routes(
+            Router::new()
+                .route("/healthcheck", get(healthcheck))
+                .with_state(self.clone()),
+        )
+        .fallback_service(app)
+    }
+}
+
+async fn healthcheck(State(health): State<Arc<Health>>) -> Response {
+    let (status, body) = match health.check().await {
+        Verdict::Healthy => (StatusCode::OK, "OK"),
+        Verdict::Unavailable(reason) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+    };
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A Keystone stand-in answering `status` to everything.
+    async fn keystone(status: StatusCode) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().fallback(move || async move { (status, "{}") });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    fn client(addr: std::net::SocketAddr) -> Client {
+        let mut config =
+            heatgate_keystone::ClientConfig::new(format!("http://{addr}/v3").parse().unwrap());
+        config.http_request_max_retries = 0;
+        config.http_connect_timeout = Duration::from_secs(2);
+        Client::new(config).unwrap()
+    }
+
+    async fn ask(app: Router, method: &str) -> (StatusCode, String) {
+        let r = app
+            .oneshot(
+                http::Request::builder()
+                    .method(method)
+                    .uri("/healthcheck")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1024).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn ok_when_keystone_answers_and_probed_once_per_cache_time() {
+        let client = client(keystone(StatusCode::OK).await);
+        let health = Arc::new(Health::with_client(client.clone(), Duration::from_secs(60)));
+        let behind = Router::new().fallback(|| async { StatusCode::UNAUTHORIZED });
+        let app = health.in_front_of(behind);
+        assert_eq!(ask(app.clone(), "GET").await, (StatusCode::OK, "OK".into()));
+        assert_eq!(
+            ask(app.clone(), "HEAD").await,
+            (StatusCode::OK, String::new())
+        );
+        let burst: Vec<_> = (0..20).map(|_| ask(app.clone(), "GET")).collect();
+        for (status, _) in futures_util::future::join_all(burst).await {
+            assert_eq!(status, StatusCode::OK);
+        }
+        assert_eq!(client.stats().calls.load(Ordering::Relaxed), 1);
+        // Everything else is the app's (authenticated) business.
+        let r = app
+            .oneshot(http::Request::get("/v1/x").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn unavailable_when_keystone_is_down_or_failing_then_probed_again() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = client(closed);
+        let health = Arc::new(Health::with_client(
+            client.clone(),
+            Duration::from_millis(50),
+        ));
+        let app = health.in_front_of(Router::new());
+        assert_eq!(
+            ask(app.clone(), "GET").await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keystone is unreachable".into()
+            )
+        );
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(ask(app, "HEAD").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(client.stats().calls.load(Ordering::Relaxed), 2);
+
+        let failing = Health::with_client(
+            self::client(keystone(StatusCode::INTERNAL_SERVER_ERROR).await),
+            CACHE_TIME,
+        );
+        assert_eq!(
+            failing.check().await,
+            Verdict::Unavailable("keystone answers with a server error")
+        );
+        // A redirect or a refusal is an answer: Keystone is up.
+        let redirecting = Health::with_client(
+            self::client(keystone(StatusCode::MULTIPLE_CHOICES).await),
+            CACHE_TIME,
+        );
+        assert_eq!(redirecting.check().await, Verdict::Healthy);
+    }
+}

@@ -1,0 +1,158 @@
+//! Observability of the listeners: request ids, logs, Prometheus metrics and
+//! the health check.
+//!
+//! - every listener is wrapped by [`observe`]: oslo's `x-openstack-request-id`
+//!   and a tracing span per request (outermost), then the request metrics and
+//!   one log line per answered request;
+//! - [`logging`]: `[gateway] log_format` (`text` or `json`), filtered by `RUST_LOG`;
+//! - [`metrics`]: the process's metrics in Prometheus' text format, served on
+//!   `[gateway] metrics_listen`;
+//! - [`health`]: `/healthcheck` as oslo.middleware's, answered without
+//!   authentication on the REST listener and on the metrics listener.
+
+pub mod health;
+pub mod logging;
+pub mod metrics;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
+use heatgate_middleware::request_id::SetRequestIdLayer;
+
+pub use health::Health;
+pub use metrics::{registry, Registry};
+
+/// The label requests are counted under when they reached no route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The route a request reached, as a metric label: an axum route template
+/// (never the path itself, which carries ids) or a fixed name. Set on the
+/// response by [`label_routes`] or [`label_all`].
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// An axum route template (`/v1/{tenant}/stacks`).
+    Template(MatchedPath),
+    /// A fixed name (`upstream` for the proxy).
+    Fixed(&'static str),
+}
+
+impl Route {
+    /// The label.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Route::Template(path) => path.as_str(),
+            Route::Fixed(name) => name,
+        }
+    }
+}
+
+/// Wraps `app` (one listener) with the request id layer (outermost) and the
+/// request metrics and access log of `listener`.
+pub fn observe(app: Router, listener: &'static str) -> Router {
+    app.layer(metrics::HttpMetricsLayer::new(
+        registry().listener(listener),
+    ))
+    .layer(SetRequestIdLayer::new())
+}
+
+/// The metrics listener's service: `/metrics` and `/healthcheck`.
+pub fn metrics_app(health: &std::sync::Arc<Health>) -> Router {
+    health.in_front_of(label_routes(
+        Router::new().route("/metrics", axum::routing::get(metrics::exposition)),
+    ))
+}
+
+async fn label_matched(request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(path) = matched {
+        if response.extensions().get::<Route>().is_none() {
+            response.extensions_mut().insert(Route::Template(path));
+        }
+    }
+    response
+}
+
+/// Labels the responses of `router`'s routes with their templates. Layers
+/// added to `router` before this one (authentication) are inside it, so
+/// their refusals are labelled too.
+pub fn label_routes(router: Router) -> Router {
+    if router.has_routes() {
+        router.route_layer(axum::middleware::from_fn(label_matched))
+    } else {
+        router
+    }
+}
+
+/// Labels every response of `router` that has no label yet with `name`.
+pub fn label_all(router: Router, name: &'static str) -> Router {
+    router.layer(axum::middleware::map_response(
+        move |mut response: Response| async move {
+            if response.extensions().get::<Route>().is_none() {
+                response.extensions_mut().insert(Route::Fixed(name));
+            }
+            response
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use heatgate_middleware::request_id::{RequestId, X_OPENSTACK_REQUEST_ID};
+    use http::StatusCode;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn route_of(app: Router, path: &str) -> (StatusCode, Option<String>, String) {
+        let r = observe(app, "test")
+            .oneshot(http::Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let id = r.headers()[X_OPENSTACK_REQUEST_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(RequestId::parse(&id).is_some(), "{id}");
+        (
+            r.status(),
+            r.extensions().get::<Route>().map(|l| l.as_str().to_owned()),
+            id,
+        )
+    }
+
+    #[tokio::test]
+    async fn responses_carry_route_templates_never_paths() {
+        let app = Router::new().route("/v1/{tenant}/stacks", get(|| async { "ok" }));
+        // A refusal added before the labels (as authentication is) is labelled.
+        let app = app.layer(axum::middleware::from_fn(
+            |request: Request, next: Next| async move {
+                if request.uri().path().contains("deny") {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                next.run(request).await
+            },
+        ));
+        let app = label_routes(app);
+        let (s, route, _) = route_of(app.clone(), "/v1/p1/stacks").await;
+        assert_eq!(
+            (s, route.as_deref()),
+            (StatusCode::OK, Some("/v1/{tenant}/stacks"))
+        );
+        let (s, route, _) = route_of(app.clone(), "/v1/deny/stacks").await;
+        assert_eq!(
+            (s, route.as_deref()),
+            (StatusCode::UNAUTHORIZED, Some("/v1/{tenant}/stacks"))
+        );
+        let (s, route, _) = route_of(app, "/v1/p1/nothing").await;
+        assert_eq!((s, route), (StatusCode::NOT_FOUND, None));
+
+        let proxied = label_all(Router::new().fallback(|| async { "forwarded" }), "upstream");
+        let (s, route, _) = route_of(proxied, "/anything/42").await;
+        assert_eq!((s, route.as_deref()), (StatusCode::OK, Some("upstream")));
+    }
+}
