@@ -61,11 +61,103 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// Heat's XMLResponseSerializer: objects become elements, lists `<member>`s.
+/// Keys whose values Heat's XML serializer writes as JSON text (the AWS API
+/// defines them as JSON inside XML).
+const JSON_ONLY_KEYS: &[&str] = &["TemplateBody", "Metadata"];
+
+/// Python's truth value of a JSON value (`if value:` in Heat's serializer).
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+/// `json.dumps(v)` as Python writes it: `", "` and `": "` separators,
+/// non-ASCII escaped.
+pub fn py_dumps(v: &Value) -> String {
+    fn push_str(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                    let mut buf = [0u16; 2];
+                    for unit in c.encode_utf16(&mut buf) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    fn push(out: &mut String, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    push_str(out, k);
+                    out.push_str(": ");
+                    push(out, v);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    push(out, v);
+                }
+                out.push(']');
+            }
+            Value::String(s) => push_str(out, s),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    push(&mut out, v);
+    out
+}
+
+/// Heat's XMLResponseSerializer: objects become elements, lists `<member>`s,
+/// `Metadata` and `TemplateBody` JSON text; null fields are left out.
 pub fn to_xml(name: &str, v: &Value) -> String {
     match v {
         Value::Object(m) => {
-            let inner: String = m.iter().map(|(k, v)| to_xml(k, v)).collect();
+            // Absent values are left out, as AWS does: an empty element would
+            // not parse as a timestamp or an integer in botocore (Heat writes
+            // "None", which does not either).
+            let inner: String = m
+                .iter()
+                .filter(|(k, v)| !v.is_null() || JSON_ONLY_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| {
+                    if JSON_ONLY_KEYS.contains(&k.as_str()) {
+                        if truthy(v) {
+                            format!("<{k}>{}</{k}>", escape(&py_dumps(v)))
+                        } else {
+                            format!("<{k}/>")
+                        }
+                    } else {
+                        to_xml(k, v)
+                    }
+                })
+                .collect();
             format!("<{name}>{inner}</{name}>")
         }
         Value::Array(a) => {
@@ -78,17 +170,70 @@ pub fn to_xml(name: &str, v: &Value) -> String {
     }
 }
 
-fn xml_ok(action: &str, result: Value) -> Response {
-    let mut doc = serde_json::Map::new();
-    doc.insert(format!("{action}Result"), result);
-    let doc = Value::Object(doc);
-    let body = to_xml(&format!("{action}Response"), &doc);
+/// How answers are serialized: Heat answers JSON when the request has
+/// `ContentType=JSON` (boto 2's CloudFormation client, so cfn-get-metadata,
+/// asks for it), XML otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Xml,
+    Json,
+}
+
+fn answer(action: &str, result: Value, format: Format) -> Response {
+    let mut inner = serde_json::Map::new();
+    inner.insert(format!("{action}Result"), result);
+    let (body, content_type) = match format {
+        Format::Xml => (
+            to_xml(&format!("{action}Response"), &Value::Object(inner)),
+            "application/xml",
+        ),
+        Format::Json => {
+            let mut doc = serde_json::Map::new();
+            doc.insert(format!("{action}Response"), Value::Object(inner));
+            (py_dumps(&Value::Object(doc)), "application/json")
+        }
+    };
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn xml_element<'a>(doc: &'a str, name: &str) -> Option<&'a str> {
+    let start = doc.find(&format!("<{name}>"))? + name.len() + 2;
+    let len = doc[start..].find(&format!("</{name}>"))?;
+    Some(&doc[start..start + len])
+}
+
+/// An AWS XML error document re-serialized as Heat's JSON error
+/// (`{"ErrorResponse": {"Error": {"Type", "Code", "Message"}}}`), same status.
+async fn json_error(r: Response) -> Response {
+    let (mut parts, body) = r.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let doc = String::from_utf8_lossy(&bytes);
+    let field = |n: &str| xml_element(&doc, n).map(xml_unescape).unwrap_or_default();
+    let Some(code) = xml_element(&doc, "Code").map(xml_unescape) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let v = json!({"ErrorResponse": {"Error": {
+        "Type": field("Type"), "Code": code, "Message": field("Message"),
+    }}});
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(py_dumps(&v)))
 }
 
 fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -179,8 +324,28 @@ async fn dispatch(
     body: Bytes,
 ) -> Response {
     let p = params(&uri, &headers, &method, &body);
-    let caller = state.caller(&identity, &headers);
-    let Some(action) = get(&p, "Action").map(str::to_owned) else {
+    let format = if get(&p, "ContentType") == Some("JSON") {
+        Format::Json
+    } else {
+        Format::Xml
+    };
+    let r = dispatch_action(&state, &identity, &headers, &p, format).await;
+    if format == Format::Json && !r.status().is_success() {
+        json_error(r).await
+    } else {
+        r
+    }
+}
+
+async fn dispatch_action(
+    state: &ApiState,
+    identity: &Identity,
+    headers: &HeaderMap,
+    p: &Params,
+    format: Format,
+) -> Response {
+    let caller = state.caller(identity, headers);
+    let Some(action) = get(p, "Action").map(str::to_owned) else {
         return xml_error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
@@ -188,14 +353,14 @@ async fn dispatch(
         );
     };
     let outcome = match action.as_str() {
-        "ListStacks" => list_stacks(&state, &identity, &caller).await,
-        "DescribeStacks" => describe_stacks(&state, &identity, &caller, &p, &headers).await,
-        "DescribeStackResource" => describe_resource(&state, &identity, &caller, &p).await,
-        "DescribeStackResources" => describe_resources(&state, &identity, &caller, &p).await,
-        "ListStackResources" => list_resources(&state, &identity, &caller, &p).await,
-        "DescribeStackEvents" => describe_events(&state, &identity, &caller, &p).await,
-        "CreateStack" => create_stack(&state, &identity, &caller, &p).await,
-        "DeleteStack" => delete_stack(&state, &identity, &caller, &p).await,
+        "ListStacks" => list_stacks(state, identity, &caller).await,
+        "DescribeStacks" => describe_stacks(state, identity, &caller, p).await,
+        "DescribeStackResource" => describe_resource(state, identity, &caller, p).await,
+        "DescribeStackResources" => describe_resources(state, identity, &caller, p).await,
+        "ListStackResources" => list_resources(state, identity, &caller, p).await,
+        "DescribeStackEvents" => describe_events(state, identity, &caller, p).await,
+        "CreateStack" => create_stack(state, identity, &caller, p).await,
+        "DeleteStack" => delete_stack(state, identity, &caller, p).await,
         _ => Err(Denied::Response(Box::new(xml_error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
@@ -203,7 +368,7 @@ async fn dispatch(
         )))),
     };
     match outcome {
-        Ok(result) => xml_ok(&action, result),
+        Ok(result) => answer(&action, result, format),
         Err(Denied::Response(r)) => *r,
         Err(Denied::Engine(e)) => e.cfn_response().map(Body::new),
     }
@@ -270,7 +435,6 @@ async fn describe_stacks(
     identity: &Identity,
     caller: &Caller,
     p: &Params,
-    _headers: &HeaderMap,
 ) -> Out {
     let stacks = match get(p, "StackName") {
         Some(_) => {
@@ -374,7 +538,7 @@ async fn describe_resource(
     let mut m = resource_member(&s, &r);
     m["Description"] = json!("");
     m["LastUpdatedTimestamp"] = m["Timestamp"].clone();
-    m["Metadata"] = Value::String(md.to_string());
+    m["Metadata"] = md;
     if let Some(o) = m.as_object_mut() {
         o.remove("Timestamp");
     }
@@ -517,7 +681,7 @@ async fn delete_stack(state: &ApiState, identity: &Identity, caller: &Caller, p:
         return Err(EngineError::Forbidden.into());
     }
     state.engine.delete_stack(&s).await?;
-    Ok(Value::Null)
+    Ok(json!(""))
 }
 
 // ---- pre-signed endpoints -------------------------------------------------------
@@ -640,7 +804,44 @@ mod tests {
         let v = json!({"A": [{"B": "x<y"}, {"B": null}], "C": 3});
         assert_eq!(
             to_xml("R", &v),
-            "<R><A><member><B>x&lt;y</B></member><member><B/></member></A><C>3</C></R>"
+            "<R><A><member><B>x&lt;y</B></member><member></member></A><C>3</C></R>"
+        );
+    }
+
+    #[test]
+    fn metadata_is_json_text_inside_xml_as_heat_writes_it() {
+        let v = json!({"Metadata": {"role": "web", "n": [1, "é"]}, "TemplateBody": {}});
+        assert_eq!(
+            to_xml("R", &v),
+            "<R><Metadata>{&quot;n&quot;: [1, &quot;\\u00e9&quot;], &quot;role&quot;: &quot;web&quot;}</Metadata><TemplateBody/></R>"
+        );
+    }
+
+    #[test]
+    fn json_answers_are_heats_json_serializer() {
+        let r = answer(
+            "DescribeStackResource",
+            json!({"StackResourceDetail": {"Metadata": {"a": "b"}}}),
+            Format::Json,
+        );
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[tokio::test]
+    async fn errors_become_json_errors_with_their_status() {
+        let r = json_error(xml_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "User is not authorized to perform action",
+        ))
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"ErrorResponse": {"Error": {"Type": "Sender", "Code": "AccessDenied",
+                "Message": "User is not authorized to perform action"}}})
         );
     }
 

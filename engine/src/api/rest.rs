@@ -60,13 +60,23 @@ pub fn router(engine: Engine, policy: Arc<dyn EnforcerSource>) -> Router {
             get(guarded!(list_stacks, "stacks:index"))
                 .post(guarded!(create_stack, "stacks:create")),
         )
+        // Heat's lookup route takes every method: `openstack stack delete NAME`
+        // sends DELETE /stacks/NAME and follows the 302 with the same method.
         .route(
             "/v1/{tenant}/stacks/{name}",
-            get(stack!(not_found, "stacks:lookup")),
+            get(stack!(not_found, "stacks:lookup"))
+                .post(stack!(not_found, "stacks:lookup"))
+                .put(stack!(not_found, "stacks:lookup"))
+                .patch(stack!(not_found, "stacks:lookup"))
+                .delete(stack!(not_found, "stacks:lookup")),
         )
+        // GET /stacks/NAME/{resources|events|...} is a lookup too (the layer
+        // redirects it); POST /stacks/NAME/{resources|events|template|actions}
+        // as well (`openstack stack check NAME`), any other POST here is 405.
         .route(
             "/v1/{tenant}/stacks/{name}/{id}",
             get(stack!(show_stack, "stacks:show"))
+                .post(stack!(method_not_allowed, "stacks:lookup"))
                 .delete(stack!(delete_stack, "stacks:delete"))
                 .put(stack!(not_implemented, "stacks:update"))
                 .patch(stack!(not_implemented, "stacks:update_patch")),
@@ -289,6 +299,17 @@ async fn not_found(Path((_, name)): Path<(String, String)>) -> Res {
     Err(EngineError::no_stack(name))
 }
 
+/// The answer for a method the route has not (the stack lookup layer has
+/// already redirected the lookup forms).
+async fn method_not_allowed() -> Response {
+    let mut r = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    r.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET,HEAD,PUT,PATCH,DELETE"),
+    );
+    r
+}
+
 async fn not_implemented() -> Res {
     Err(EngineError::bad(
         "NotSupported",
@@ -354,7 +375,37 @@ async fn delete_stack(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn resource_view(origin: &str, s: &StackRow, r: &ResourceRow) -> Value {
+/// What the stack's template says of its resources (Heat's `required_by`
+/// and `description` of a resource).
+struct TemplateFacts {
+    template: Option<crate::template::Template>,
+    graph: Option<crate::template::DependencyGraph>,
+}
+
+impl TemplateFacts {
+    fn of(s: &StackRow) -> Self {
+        let template = crate::template::parse(&s.template).ok();
+        let graph = template.as_ref().and_then(|t| t.dependency_graph().ok());
+        TemplateFacts { template, graph }
+    }
+
+    fn required_by(&self, name: &str) -> Vec<String> {
+        self.graph
+            .as_ref()
+            .map(|g| g.required_by(name))
+            .unwrap_or_default()
+    }
+
+    fn description(&self, name: &str) -> String {
+        self.template
+            .as_ref()
+            .and_then(|t| t.resources.get(name))
+            .and_then(|d| d.description.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn resource_view(origin: &str, s: &StackRow, r: &ResourceRow, facts: &TemplateFacts) -> Value {
     let url = format!(
         "{}/resources/{}",
         stack_url(origin, s),
@@ -369,7 +420,7 @@ fn resource_view(origin: &str, s: &StackRow, r: &ResourceRow) -> Value {
         "resource_status_reason": r.status_reason,
         "creation_time": r.created_at,
         "updated_time": r.updated_at.clone().unwrap_or_else(|| r.created_at.clone()),
-        "required_by": [],
+        "required_by": facts.required_by(&r.name),
         "links": [
             {"href": url, "rel": "self"},
             {"href": stack_url(origin, s), "rel": "stack"},
@@ -384,13 +435,14 @@ async fn list_resources(
 ) -> Res {
     let s = stack_row(&state, &resolved).await?;
     let o = origin(&headers);
+    let facts = TemplateFacts::of(&s);
     let list: Vec<Value> = state
         .engine
         .store()
         .resources(&s.id)
         .await?
         .iter()
-        .map(|r| resource_view(&o, &s, r))
+        .map(|r| resource_view(&o, &s, r, &facts))
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "resources": list })))
 }
@@ -420,9 +472,10 @@ async fn show_resource(
     headers: HeaderMap,
 ) -> Res {
     let (s, r) = authorized_resource(&state, &resolved, &identity, &headers, &resource).await?;
-    let mut v = resource_view(&origin(&headers), &s, &r);
+    let facts = TemplateFacts::of(&s);
+    let mut v = resource_view(&origin(&headers), &s, &r, &facts);
     v["attributes"] = state.engine.attributes(&s, &r).await?;
-    v["description"] = json!("");
+    v["description"] = json!(facts.description(&r.name));
     Ok(json_response(StatusCode::OK, &json!({ "resource": v })))
 }
 
