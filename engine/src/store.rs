@@ -257,6 +257,18 @@ impl Store {
     }
 
     async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self> {
+        if max > 1 {
+            // Switch to WAL and migrate on ONE connection first: several new
+            // connections racing to change the journal mode of a fresh file
+            // can fail with "database is locked" (busy_timeout does not cover
+            // that switch).
+            let first = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::migrate!("./migrations").run(&first).await?;
+            first.close().await;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
