@@ -416,13 +416,46 @@ outputs:
     value: {get_attr: [wait, data]}
 "#;
 
-#[tokio::test]
-async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member() {
-    let started = Instant::now();
-    let w = world("cli").await;
-    let project = w.demo().project_id.clone().unwrap();
-    let template = w.template("web.yaml", WEB);
+/// A stack that completes by itself (its handle still makes a stack domain
+/// project and user).
+const PLAIN: &str = r#"
+heat_template_version: 2018-08-31
+description: completes by itself
+resources:
+  handle:
+    type: OS::Heat::WaitConditionHandle
+  random:
+    type: OS::Heat::RandomString
+    properties:
+      length: 12
+outputs:
+  random:
+    value: {get_attr: [random, value]}
+"#;
 
+#[tokio::test]
+async fn the_openstack_cli_signals_a_stack_during_create_wait_and_reads_it_as_a_member() {
+    let started = Instant::now();
+    let w = world("cli-signal").await;
+    let project = w.demo().project_id.clone().unwrap();
+    let web = w.template("web.yaml", WEB);
+    let token = w.demo_token().await;
+    let stacks = w.serve.url(&format!("/v1/{project}/stacks"));
+    signalled_stack(&w, &project, &web, &stacks, &token).await;
+    eprintln!("openstack CLI signal test: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_openstack_cli_creates_and_deletes_a_stack_with_wait_as_a_member() {
+    let started = Instant::now();
+    let w = world("cli-delete").await;
+    let plain = w.template("plain.yaml", PLAIN);
+    stack_that_is_deleted(&w, &plain).await;
+    eprintln!("openstack CLI delete test: {:?}", started.elapsed());
+}
+
+/// create --wait with a signal during the wait, then everything a member reads.
+async fn signalled_stack(w: &World, project: &str, template: &str, stacks: &str, t: &str) {
     // `stack create --wait` blocks until the wait condition is signalled.
     let mut create = w.command("openstack");
     create.args([
@@ -430,7 +463,7 @@ async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member
         "create",
         "--wait",
         "-t",
-        &template,
+        template,
         "--parameter",
         "flavor=m1.small",
         "web",
@@ -439,9 +472,6 @@ async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member
 
     // Meanwhile, as the instance would: the handle's curl_cli, read through
     // `stack resource show` once the handle exists, with a signal body appended.
-    let token = w.demo_token().await;
-    let stacks = w.serve.url(&format!("/v1/{project}/stacks"));
-    let (stacks, t) = (&stacks, &token);
     eventually("the handle", move || async move {
         let (_, list) = get(stacks, t).await;
         let id = list["stacks"]
@@ -470,7 +500,7 @@ async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member
     );
     assert!(curl.ends_with(endpoint), "{curl}");
     assert!(
-        endpoint.starts_with(&w.serve.url("/v1/")) && !endpoint.contains(&project),
+        endpoint.starts_with(&w.serve.url("/v1/")) && !endpoint.contains(project),
         "the endpoint is the stack domain project's path: {endpoint}"
     );
     let signal = Command::new("bash")
@@ -530,7 +560,7 @@ async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member
         .unwrap_or_else(|| panic!("{list}"))
         .clone();
     assert_eq!(row["Stack Status"], "CREATE_COMPLETE");
-    assert_eq!(row["Project"], project.as_str());
+    assert_eq!(row["Project"], project);
     let id = row["ID"].as_str().unwrap().to_owned();
 
     assert_eq!(show["id"], id.as_str());
@@ -615,18 +645,49 @@ async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member
         r.headers()["location"].to_str().unwrap(),
         format!("{stacks}/web/{id}/actions")
     );
+}
 
-    // stack delete --wait, then the stack is gone for every command.
+/// create --wait, show, delete --wait, and the stack is gone for every
+/// command and its stack domain project from Keystone.
+async fn stack_that_is_deleted(w: &World, template: &str) {
+    let created = w
+        .openstack(&["stack", "create", "--wait", "-t", template, "plain"])
+        .await;
+    assert!(created.ok, "{created:?}; log: {}", w.serve.log());
+    assert!(
+        created
+            .stdout
+            .contains("[plain]: CREATE_COMPLETE  Stack CREATE completed successfully"),
+        "{}",
+        created.stdout
+    );
+    let show = w.openstack_json(&["stack", "show", "plain"]).await;
+    assert_eq!(show["stack_status"], "CREATE_COMPLETE");
+    assert_eq!(show["description"], "completes by itself");
+    assert_eq!(output(&show, "random").as_str().unwrap().len(), 12);
+    let id = show["id"].as_str().unwrap().to_owned();
+    let sdp = show["stack_user_project_id"].as_str().unwrap().to_owned();
+    let project = format!("projects/{sdp}");
+    let (status, _) = w
+        .keystone
+        .admin_json(http::Method::GET, &project, None)
+        .await;
+    assert_eq!(status, 200, "the stack domain project exists");
+
     let deleted = w
-        .openstack(&["stack", "delete", "--yes", "--wait", "web"])
+        .openstack(&["stack", "delete", "--yes", "--wait", "plain"])
         .await;
     assert!(deleted.ok, "{deleted:?}; log: {}", w.serve.log());
-    assert!(deleted
-        .stdout
-        .contains("[web]: DELETE_IN_PROGRESS  Stack DELETE started"));
+    assert!(
+        deleted
+            .stdout
+            .contains("[plain]: DELETE_IN_PROGRESS  Stack DELETE started"),
+        "{}",
+        deleted.stdout
+    );
     let (list, gone) = tokio::join!(
         w.openstack_json(&["stack", "list"]),
-        w.openstack(&["stack", "show", "web"]),
+        w.openstack(&["stack", "show", "plain"]),
     );
     assert!(
         !list
@@ -637,8 +698,12 @@ async fn the_openstack_cli_creates_signals_shows_and_deletes_a_stack_as_a_member
         "{list}"
     );
     assert!(!gone.ok);
-    assert!(gone.stderr.contains("Stack not found: web"), "{gone:?}");
-    eprintln!("openstack CLI test: {:?}", started.elapsed());
+    assert!(gone.stderr.contains("Stack not found: plain"), "{gone:?}");
+    let (status, _) = w
+        .keystone
+        .admin_json(http::Method::GET, &project, None)
+        .await;
+    assert_eq!(status, 404, "the stack domain project is deleted");
 }
 
 // ---- the CFN API through heat-cfntools, boto 2.49 and botocore ---------------------
@@ -830,10 +895,16 @@ async fn cfn_signal_cfn_get_metadata_and_botocore_work_against_the_cfn_api() {
         get_metadata("Handle", "sigv4"),
         w.openstack_json(&["ec2", "credentials", "create"]),
     );
+    // Only the genuine signal, under its UniqueId (Heat keeps Status, Reason
+    // and Data there).
     assert_eq!(
-        md,
-        json!({"web1": {"Status": "SUCCESS", "Reason": "all good", "UniqueId": "web1", "Data": "configured"}})
+        md.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["web1"],
+        "{md}"
     );
+    assert_eq!(md["web1"]["Status"], "SUCCESS");
+    assert_eq!(md["web1"]["Reason"], "all good");
+    assert_eq!(md["web1"]["Data"], "configured");
     let data: Value = serde_json::from_str(data["output_value"].as_str().unwrap()).unwrap();
     assert_eq!(data, json!({"web1": "configured"}));
 
