@@ -189,10 +189,19 @@ impl Engine {
             .clone()
     }
 
-    pub(crate) fn inner_waiters(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Notify>>> {
-        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    /// Wakes every resource of `stack_id` waiting for signals (so it looks
+    /// at the stack again: deleted, or another resource failed).
+    pub(crate) fn wake_waiters(&self, stack_id: &str) {
+        let waiters: Vec<_> = {
+            let map = self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            map.iter()
+                .filter(|((s, _), _)| s == stack_id)
+                .map(|(_, n)| n.clone())
+                .collect()
+        };
+        for w in waiters {
+            w.notify_waiters();
+        }
     }
 
     pub(crate) fn forget_waiters(&self, stack_id: &str) {
@@ -467,16 +476,7 @@ impl Engine {
             )
             .await?;
         // Wake anything waiting on this stack so it stops.
-        let waiters: Vec<_> = {
-            let map = self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
-            map.iter()
-                .filter(|((s, _), _)| s == &stack.id)
-                .map(|(_, n)| n.clone())
-                .collect()
-        };
-        for w in waiters {
-            w.notify_waiters();
-        }
+        self.wake_waiters(&stack.id);
         let engine = self.clone();
         let id = stack.id.clone();
         tokio::spawn(async move { crate::lifecycle::delete(engine, id).await });

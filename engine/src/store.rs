@@ -128,6 +128,13 @@ pub struct ResourceRow {
     pub updated_at: Option<String>,
 }
 
+impl ResourceRow {
+    /// `"CREATE_COMPLETE"`.
+    pub fn resource_status(&self) -> String {
+        format!("{}_{}", self.action, self.status)
+    }
+}
+
 /// An event.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct EventRow {
@@ -151,6 +158,13 @@ pub struct EventRow {
     pub reason: String,
     /// When.
     pub created_at: String,
+}
+
+impl EventRow {
+    /// `"CREATE_COMPLETE"`.
+    pub fn resource_status(&self) -> String {
+        format!("{}_{}", self.action, self.status)
+    }
 }
 
 /// A signal received by a resource.

@@ -506,7 +506,7 @@ fn resource_member(s: &StackRow, r: &crate::store::ResourceRow) -> Value {
         "LogicalResourceId": r.name,
         "PhysicalResourceId": r.physical_id.clone().unwrap_or_default(),
         "ResourceType": r.type_name,
-        "ResourceStatus": format!("{}_{}", r.action, r.status),
+        "ResourceStatus": r.resource_status(),
         "ResourceStatusReason": r.status_reason,
         "Timestamp": r.updated_at.clone().unwrap_or_else(|| r.created_at.clone()),
     })
@@ -597,7 +597,7 @@ async fn list_resources(state: &ApiState, identity: &Identity, caller: &Caller, 
                 "LogicalResourceId": r.name,
                 "PhysicalResourceId": r.physical_id.clone().unwrap_or_default(),
                 "ResourceType": r.type_name,
-                "ResourceStatus": format!("{}_{}", r.action, r.status),
+                "ResourceStatus": r.resource_status(),
                 "ResourceStatusReason": r.status_reason,
                 "LastUpdatedTimestamp": r.updated_at.clone().unwrap_or_else(|| r.created_at.clone()),
             })
@@ -634,7 +634,7 @@ async fn describe_events(
                 "LogicalResourceId": e.resource_name,
                 "PhysicalResourceId": e.physical_id.clone().unwrap_or_default(),
                 "ResourceType": e.resource_type,
-                "ResourceStatus": format!("{}_{}", e.action, e.status),
+                "ResourceStatus": e.resource_status(),
                 "ResourceStatusReason": e.reason,
                 "Timestamp": e.created_at,
             })

@@ -416,7 +416,7 @@ fn resource_view(origin: &str, s: &StackRow, r: &ResourceRow, facts: &TemplateFa
         "logical_resource_id": r.name,
         "physical_resource_id": r.physical_id.clone().unwrap_or_default(),
         "resource_type": r.type_name,
-        "resource_status": format!("{}_{}", r.action, r.status),
+        "resource_status": r.resource_status(),
         "resource_status_reason": r.status_reason,
         "creation_time": r.created_at,
         "updated_time": r.updated_at.clone().unwrap_or_else(|| r.created_at.clone()),
@@ -526,7 +526,7 @@ fn event_view(origin: &str, s: &StackRow, e: &EventRow) -> Value {
         "resource_name": e.resource_name,
         "logical_resource_id": e.resource_name,
         "physical_resource_id": e.physical_id.clone().unwrap_or_default(),
-        "resource_status": format!("{}_{}", e.action, e.status),
+        "resource_status": e.resource_status(),
         "resource_status_reason": e.reason,
         "links": [
             {"href": format!("{res}/events/{}", e.id), "rel": "self"},

@@ -220,16 +220,7 @@ async fn create_inner(engine: &Engine, stack_id: &str) -> Result<(), String> {
 /// resource failed), and wakes them.
 fn stop_waiting(engine: &Engine, stack_id: &str, cancelled: &AtomicBool) {
     cancelled.store(true, Ordering::SeqCst);
-    let waiters: Vec<_> = {
-        let map = engine.inner_waiters();
-        map.iter()
-            .filter(|((s, _), _)| s == stack_id)
-            .map(|(_, n)| n.clone())
-            .collect()
-    };
-    for w in waiters {
-        w.notify_waiters();
-    }
+    engine.wake_waiters(stack_id);
 }
 
 /// Whether any resource of the template needs a stack domain user (so the
@@ -478,16 +469,13 @@ async fn create_one(
             row.user_id = Some(user.clone());
             row.physical_id = Some(user);
             row.access_key = Some(kp.access.clone());
-            let arn = resource_arn(&stack.tenant, &stack.name, &stack.id, &row.name);
-            let url = presigned_url(&Presign {
-                base: &engine.config().waitcondition_url(),
-                method: "PUT",
-                arn: &arn,
-                access: &kp.access,
-                secret: kp.secret.expose().as_bytes(),
-                timestamp: None,
-            })
-            .map_err(|e| Failure::Resource(e.to_string()))?;
+            let url = signal_url(
+                stack,
+                &row.name,
+                &kp,
+                &engine.config().waitcondition_url(),
+                "PUT",
+            )?;
             data.insert("secret".into(), Value::String(kp.secret.expose().into()));
             data.insert("url".into(), Value::String(url));
         }
@@ -556,16 +544,7 @@ async fn create_one(
                 let (user, kp) = user_with_keypair(engine, stack, &row.name, p, created).await?;
                 row.user_id = Some(user);
                 row.access_key = Some(kp.access.clone());
-                let arn = resource_arn(&stack.tenant, &stack.name, &stack.id, &row.name);
-                let url = presigned_url(&Presign {
-                    base: &engine.config().signal_url(),
-                    method: "POST",
-                    arn: &arn,
-                    access: &kp.access,
-                    secret: kp.secret.expose().as_bytes(),
-                    timestamp: None,
-                })
-                .map_err(|e| Failure::Resource(e.to_string()))?;
+                let url = signal_url(stack, &row.name, &kp, &engine.config().signal_url(), "POST")?;
                 data.insert("secret".into(), Value::String(kp.secret.expose().into()));
                 data.insert("url".into(), Value::String(url));
             }
@@ -659,6 +638,27 @@ async fn create_one(
     row.attributes = Value::Object(attrs).to_string();
     row.data_enc = seal_map(engine, &data)?;
     Ok(())
+}
+
+/// The never-expiring pre-signed URL (ARN form) through which a resource is
+/// signalled with its stack user's keypair, as Heat's signal responders hand out.
+fn signal_url(
+    stack: &StackRow,
+    resource: &str,
+    kp: &crate::stack_users::Keypair,
+    base: &str,
+    method: &str,
+) -> Result<String, Failure> {
+    let arn = resource_arn(&stack.tenant, &stack.name, &stack.id, resource);
+    presigned_url(&Presign {
+        base,
+        method,
+        arn: &arn,
+        access: &kp.access,
+        secret: kp.secret.expose().as_bytes(),
+        timestamp: None,
+    })
+    .map_err(|e| Failure::Resource(e.to_string()))
 }
 
 async fn user_with_keypair(
