@@ -352,6 +352,7 @@ impl Engine {
             created_at: now(),
             updated_at: None,
             deleted_at: None,
+            description: tpl.description.clone(),
         };
         if method == DeferredAuth::Trusts {
             let trust = self.create_trust(caller, tenant).await?;

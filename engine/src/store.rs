@@ -84,12 +84,24 @@ pub struct StackRow {
     pub updated_at: Option<String>,
     /// Deleted (rows are kept after delete, as Heat does).
     pub deleted_at: Option<String>,
+    /// The template's description (`None` for rows stored before it was kept).
+    pub description: Option<String>,
 }
 
 impl StackRow {
     /// `"CREATE_COMPLETE"`.
     pub fn stack_status(&self) -> String {
         format!("{}_{}", self.action, self.status)
+    }
+
+    /// The template's description (from the template for older rows).
+    pub fn template_description(&self) -> Option<String> {
+        match &self.description {
+            Some(d) => Some(d.clone()),
+            None => crate::template::parse(&self.template)
+                .ok()
+                .and_then(|t| t.description),
+        }
     }
 }
 
@@ -307,7 +319,7 @@ impl Store {
             "INSERT INTO stacks (id, name, tenant, owner_user_id, owner_user_name, \
              stack_user_project_id, action, status, status_reason, template, parameters, \
              timeout_mins, deferred_auth_method, trust_id_enc, password_enc, created_at, \
-             updated_at, deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             updated_at, deleted_at, description) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         )
         .bind(&s.id)
         .bind(&s.name)
@@ -327,6 +339,7 @@ impl Store {
         .bind(&s.created_at)
         .bind(&s.updated_at)
         .bind(&s.deleted_at)
+        .bind(&s.description)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -842,6 +855,7 @@ mod tests {
             created_at: now(),
             updated_at: None,
             deleted_at: None,
+            description: None,
         }
     }
 

@@ -423,7 +423,7 @@ async fn list_stacks(state: &ApiState, identity: &Identity, caller: &Caller) -> 
                 "LastUpdatedTime": s.updated_at,
                 "StackStatus": cfn_status(s),
                 "StackStatusReason": s.status_reason,
-                "TemplateDescription": crate::template::parse(&s.template).ok().and_then(|t| t.description.clone()),
+                "TemplateDescription": s.template_description(),
             })
         })
         .collect();
@@ -487,7 +487,7 @@ async fn describe_stacks(
             "LastUpdatedTime": s.updated_at,
             "StackStatus": cfn_status(s),
             "StackStatusReason": s.status_reason,
-            "Description": crate::template::parse(&s.template).ok().and_then(|t| t.description.clone()),
+            "Description": s.template_description(),
             "DisableRollback": "true",
             "TimeoutInMinutes": s.timeout_mins,
             "NotificationARNs": [],

@@ -136,10 +136,7 @@ fn stack_url(origin: &str, s: &StackRow) -> String {
 }
 
 fn stack_summary(origin: &str, s: &StackRow) -> Value {
-    let tpl_description = crate::template::parse(&s.template)
-        .ok()
-        .and_then(|t| t.description.clone())
-        .unwrap_or_default();
+    let tpl_description = s.template_description().unwrap_or_default();
     json!({
         "id": s.id,
         "stack_name": s.name,
