@@ -8,6 +8,8 @@
 //! - [`stack_lookup`]: Heat's dual-path stack resolution (owner project or
 //!   stack domain project);
 //! - [`context`]: the typed [`Identity`](context::Identity) and its axum extractor;
+//! - [`identity_assertion`]: the gateway -> engine trust (a short-lived signed
+//!   assertion of the verified identity, bound to the request);
 //! - [`request_id`]: oslo.middleware's `x-openstack-request-id`, in the
 //!   response, the request's extensions and its tracing span.
 #![deny(unsafe_code)]
@@ -16,6 +18,7 @@ pub mod auth_password;
 pub mod auth_token;
 pub mod context;
 pub mod ec2token;
+pub mod identity_assertion;
 pub mod policy;
 mod pyjson;
 pub mod request_id;
