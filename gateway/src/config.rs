@@ -104,6 +104,18 @@ pub struct EngineSection {
     pub database: Option<PathBuf>,
     /// Where the engine keeps its files (default `./.heatgate`).
     pub data_dir: Option<PathBuf>,
+    /// `heatgate engine`'s REST listener (default 127.0.0.1:8014); the
+    /// gateway's `heatgate proxy --upstream` points here.
+    pub listen: Option<SocketAddr>,
+    /// `heatgate engine`'s CFN listener (default 127.0.0.1:8010); the
+    /// gateway's `--cfn-upstream` points here.
+    pub cfn_listen: Option<SocketAddr>,
+    /// The key shared by gateway and engine to sign and verify the identity
+    /// assertion (at least 32 bytes). Required by `heatgate engine`; when set,
+    /// `heatgate proxy` signs every request it forwards.
+    pub assertion_key: Option<Secret>,
+    /// `assertion_key` read from a file (kept out of process lists).
+    pub assertion_key_file: Option<PathBuf>,
 }
 
 /// How callers authenticate on the REST listener.
@@ -480,7 +492,17 @@ const KNOWN: &[(&str, &[&str])] = &[
             "heat_waitcondition_server_url",
         ],
     ),
-    ("engine", &["database", "data_dir"]),
+    (
+        "engine",
+        &[
+            "database",
+            "data_dir",
+            "listen",
+            "cfn_listen",
+            "assertion_key",
+            "assertion_key_file",
+        ],
+    ),
     (
         "ec2authtoken",
         &[

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod engine_cmd;
 pub mod observability;
 pub mod policy_cmd;
 pub mod proxy;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use heatgate::demo::{self, DemoArgs};
+use heatgate::engine_cmd::{self, EngineArgs};
 use heatgate::policy_cmd::{self, PolicyCommand};
 use heatgate::serve::{self, ServeArgs};
 use heatgate::server::{self, ProxyArgs};
@@ -28,8 +29,11 @@ enum Command {
     /// Walk through the whole auth model on a local Keystone (installed and
     /// started through scripts/keystone), with real HTTP calls.
     Demo(DemoArgs),
-    /// Put the authentication layers in front of any HTTP service.
+    /// Put the authentication layers in front of any HTTP service (with
+    /// `[engine] assertion_key`: the gateway of a separate `heatgate engine`).
     Proxy(ProxyArgs),
+    /// Run the engine alone; it accepts only requests its gateway signed.
+    Engine(EngineArgs),
     /// Audit policy files: check, lint, explain, who-can, diff, dump.
     Policy {
         /// What to do.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run_serve(args),
         Command::Demo(args) => demo::run_demo(args),
         Command::Proxy(args) => server::run_proxy(args),
+        Command::Engine(args) => engine_cmd::run_engine(args),
         Command::Policy { command } => policy_cmd::run(command),
     }
 }

@@ -36,7 +36,7 @@ pub struct ServeArgs {
     pub cfn_listen: Option<std::net::SocketAddr>,
 }
 
-fn secret(
+pub(crate) fn secret(
     value: &Option<Secret>,
     file: &Option<PathBuf>,
     what: &str,
@@ -153,6 +153,24 @@ pub fn policy_store(config: &Config) -> Result<Arc<PolicyStore>, ConfigError> {
         .map_err(|e| ConfigError(format!("[oslo_policy] {e}")))
 }
 
+/// Starts the engine and returns its REST and CFN routers (policy and the
+/// dual-path lookup composed in, no authentication), with the policy files
+/// watched for changes.
+pub(crate) async fn engine_routers(
+    config: &Config,
+    engine_config: EngineConfig,
+) -> Result<(axum::Router, axum::Router), ConfigError> {
+    let policy = policy_store(config)?;
+    spawn_reloader(policy.clone(), Duration::from_secs(2));
+    let engine = Engine::start(engine_config)
+        .await
+        .map_err(|e| ConfigError(format!("engine: {e}")))?;
+    let source: Arc<dyn EnforcerSource> = policy;
+    let rest = heatgate_engine::api::rest::router(engine.clone(), source.clone());
+    let cfn = heatgate_engine::api::cfn::router(engine, source);
+    Ok((rest, cfn))
+}
+
 /// `heatgate serve`.
 pub fn run_serve(args: ServeArgs) -> ExitCode {
     let mut config = match load_config_and_init(args.config.as_deref()) {
@@ -193,18 +211,10 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => return config_error(e),
         };
-        let policy = match policy_store(&config) {
-            Ok(p) => p,
+        let (rest, cfn) = match engine_routers(&config, engine_config).await {
+            Ok(routers) => routers,
             Err(e) => return config_error(e),
         };
-        spawn_reloader(policy.clone(), Duration::from_secs(2));
-        let engine = match Engine::start(engine_config).await {
-            Ok(e) => e,
-            Err(e) => return config_error(format!("engine: {e}")),
-        };
-        let source: Arc<dyn EnforcerSource> = policy;
-        let rest = heatgate_engine::api::rest::router(engine.clone(), source.clone());
-        let cfn = heatgate_engine::api::cfn::router(engine, source);
         let rest = match authenticated(&config, rest) {
             Ok(r) => label_routes(r),
             Err(e) => return config_error(e),

@@ -12,7 +12,9 @@ use heatgate_keystone::Client;
 use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
 use heatgate_middleware::auth_token::AuthTokenLayer;
 use heatgate_middleware::ec2token::Ec2TokenLayer;
+use heatgate_middleware::identity_assertion::{AssertionKey, SignAssertionLayer};
 use http::header::{HeaderName, AUTHORIZATION};
+use tower::Layer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::config::{Config, ConfigError, Flavor};
@@ -123,13 +125,22 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return config_error(format!("cannot start the runtime: {e}")),
     };
+    // With a shared key, this proxy is the gateway of a separate engine.
+    let assertion_key = match crate::engine_cmd::assertion_key(&config) {
+        Ok(key) => key,
+        Err(e) => return config_error(e),
+    };
     runtime.block_on(async move {
         let timeout = Duration::from_secs(config.gateway.upstream_timeout.max(1));
         let proxy = match Proxy::new(&upstream, timeout) {
             Ok(p) => p,
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
-        let app = match authenticated(&config, Router::new().fallback_service(proxy)) {
+        let proxy = match upstream_router(proxy, &upstream, assertion_key.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
+        };
+        let app = match authenticated(&config, proxy) {
             Ok(app) => label_all(app, "upstream"),
             Err(e) => return config_error(e),
         };
@@ -149,11 +160,14 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
                 .parse::<http::Uri>()
                 .map_err(|e| e.to_string())
                 .and_then(|u| Proxy::new(&u, timeout));
+            let upstream = upstream.and_then(|p| {
+                upstream_router(p, &cfn.parse().unwrap_or_default(), assertion_key.as_ref())
+            });
             let upstream = match upstream {
                 Ok(p) => p,
                 Err(e) => return config_error(format!("cfn upstream {cfn}: {e}")),
             };
-            match signed(&config, Router::new().fallback_service(upstream)) {
+            match signed(&config, upstream) {
                 Ok(app) => listeners.push(Listener {
                     name: "cfn",
                     addr: config.gateway.cfn_listen,
@@ -177,6 +191,26 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
         )
         .await
     })
+}
+
+/// Everything to `proxy`; with an assertion key, every forwarded request
+/// carries the signed identity assertion (after authentication, so it vouches
+/// for what the layers verified). The assertion is bound to the path the
+/// engine sees, so the upstream URL may not add a base path then.
+fn upstream_router(
+    proxy: Proxy,
+    upstream: &http::Uri,
+    assertion_key: Option<&AssertionKey>,
+) -> Result<Router, String> {
+    match assertion_key {
+        None => Ok(Router::new().fallback_service(proxy)),
+        Some(_) if !upstream.path().trim_matches('/').is_empty() => {
+            Err("an engine upstream (with [engine] assertion_key) cannot have a base path".into())
+        }
+        Some(key) => {
+            Ok(Router::new().fallback_service(SignAssertionLayer::new(key.clone()).layer(proxy)))
+        }
+    }
 }
 
 /// The CFN listener's authentication (ec2token) in front of `inner`; its
