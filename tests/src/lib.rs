@@ -1,6 +1,6 @@
 //! Test support: real Keystone instances (through `scripts/keystone`), their
 //! fixture identities, a recording upstream, fault servers for what a real
-//! Keystone cannot be made to do, and log capture.
+//! Keystone cannot be made to do, log capture, and heatgate processes.
 //!
 //! Every test binary gets a running Keystone: the one named by the
 //! `HEATGATE_TEST_KEYSTONE` environment variable (an instance directory, as
@@ -11,6 +11,7 @@ pub mod ec2_oracle;
 pub mod faults;
 pub mod keystone;
 pub mod logs;
+pub mod process;
 pub mod upstream;
 
 pub use keystone::{Fixtures, Keystone, User};
