@@ -168,6 +168,19 @@ pub struct GatewaySection {
     pub upstream_timeout: u64,
     /// Seconds to let in-flight requests finish after SIGTERM (default 30).
     pub shutdown_grace: u64,
+    /// PEM certificate chain of the REST and CFN listeners (the server's
+    /// certificate first). With `key_file`, those listeners speak HTTPS only;
+    /// the metrics listener stays plain HTTP. Both or neither.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file` (PKCS#8, PKCS#1 or SEC1). A secret: it
+    /// must not be readable by group or others (chmod 600).
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificates that https upstreams (`heatgate proxy`) are
+    /// verified against (unset: the webpki roots).
+    pub upstream_cafile: Option<PathBuf>,
+    /// Connections each listener serves at once (default 10000); beyond it new
+    /// connections wait in the accept backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for GatewaySection {
@@ -185,6 +198,10 @@ impl Default for GatewaySection {
             flavor: Flavor::Keystone,
             upstream_timeout: 60,
             shutdown_grace: 30,
+            cert_file: None,
+            key_file: None,
+            upstream_cafile: None,
+            max_connections: 10_000,
         }
     }
 }
@@ -363,11 +380,47 @@ impl KeystoneAuthtokenSection {
     }
 }
 
-/// Reads a secret from a file, trimmed of its trailing newline.
+/// Reads a secret from a file, trimmed of its trailing newline; refuses a
+/// file that group or others may access ([`read_private_file`]).
 pub fn read_secret_file(path: &Path, what: &str) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("{what}: cannot read {}: {e}", path.display())))?;
+    let bytes = read_private_file(path, what)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError(format!("{what}: {} is not UTF-8 text", path.display())))?;
     Ok(Secret::new(text.trim_end_matches(['\r', '\n'])))
+}
+
+/// Reads a file holding a secret, refusing it (as ssh does) when its mode
+/// gives group or others any access. Errors name `what` and the path, never
+/// the content.
+pub fn read_private_file(path: &Path, what: &str) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let cannot =
+        |e: std::io::Error| ConfigError(format!("{what}: cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(cannot)?.permissions().mode();
+        if let Some(reason) = too_open(mode) {
+            return Err(ConfigError(format!(
+                "{what}: {} {reason}; run chmod 600 on it",
+                path.display()
+            )));
+        }
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(bytes)
+}
+
+/// Why a secret file's `mode` is too open, if it is: any group or other bit.
+fn too_open(mode: u32) -> Option<String> {
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "has permissions {:04o}, too open for a secret (group or others have access)",
+            mode & 0o7777
+        )
+    })
 }
 
 impl Config {
@@ -439,6 +492,10 @@ const KNOWN: &[(&str, &[&str])] = &[
             "flavor",
             "upstream_timeout",
             "shutdown_grace",
+            "cert_file",
+            "key_file",
+            "upstream_cafile",
+            "max_connections",
         ],
     ),
     (
@@ -595,6 +652,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("heatgate-config-pw-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("pw"), "s3cret\n").unwrap();
+        set_mode(&dir.join("pw"), 0o600);
         let section = KeystoneAuthtokenSection {
             auth_url: Some("http://k/v3".parse().unwrap()),
             username: Some("heat".into()),
@@ -604,5 +662,42 @@ mod tests {
         };
         let c = section.client_config().unwrap();
         assert_eq!(c.service_auth.unwrap().password.expose(), "s3cret");
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = (path, mode);
+    }
+
+    #[test]
+    fn secret_files_open_to_group_or_others_are_refused() {
+        assert!(too_open(0o100600).is_none());
+        assert!(too_open(0o100400).is_none());
+        for mode in [0o100640, 0o100604, 0o100620, 0o100601, 0o100610, 0o100644] {
+            let reason = too_open(mode).unwrap();
+            assert!(reason.contains(&format!("{:04o}", mode & 0o7777)), "{reason}");
+        }
+        #[cfg(unix)]
+        {
+            let dir = std::env::temp_dir().join(format!("heatgate-config-mode-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("pw");
+            std::fs::write(&file, "hunter2-secret\n").unwrap();
+            set_mode(&file, 0o640);
+            let e = read_secret_file(&file, "[heat] auth_encryption_key_file")
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("[heat] auth_encryption_key_file: "), "{e}");
+            assert!(e.contains("0640") && e.contains("chmod 600"), "{e}");
+            assert!(!e.contains("hunter2") && !e.contains('\n'), "{e}");
+            set_mode(&file, 0o600);
+            let s = read_secret_file(&file, "[heat] auth_encryption_key_file").unwrap();
+            assert_eq!(s.expose(), "hunter2-secret");
+        }
     }
 }

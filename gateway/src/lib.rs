@@ -6,8 +6,10 @@
 pub mod config;
 pub mod demo;
 pub mod engine_cmd;
+pub mod listen;
 pub mod observability;
 pub mod policy_cmd;
 pub mod proxy;
 pub mod serve;
 pub mod server;
+pub mod tls;

@@ -1,9 +1,10 @@
-//! The reverse proxy to the upstream service: streaming bodies, hop-by-hop
-//! headers removed, `X-Forwarded-For` / `-Proto` / `-Host` set, and upstream
-//! failures answered 502 / 504 with a JSON body.
+//! The reverse proxy to the upstream service (http or https): streaming
+//! bodies, hop-by-hop headers removed, `X-Forwarded-For` / `-Proto` / `-Host`
+//! set, and upstream failures answered 502 / 504 with a JSON body.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,9 +13,12 @@ use axum::extract::ConnectInfo;
 use futures_util::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use crate::listen::ArrivedOverTls;
 
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -64,23 +68,34 @@ impl UpstreamError {
 /// Forwards requests to one upstream base URL.
 #[derive(Clone, Debug)]
 pub struct Proxy {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     base_path: String,
     timeout: Duration,
-    forwarded_proto: HeaderValue,
 }
 
 impl Proxy {
-    /// A proxy to `upstream` (http only; the base path is prefixed to every request).
+    /// A proxy to `upstream` (the base path is prefixed to every request); an
+    /// https upstream is verified against the webpki roots.
     pub fn new(upstream: &Uri, timeout: Duration) -> Result<Self, String> {
+        let tls = crate::tls::upstream_client_config(None).map_err(|e| e.to_string())?;
+        Self::with_tls(upstream, timeout, tls)
+    }
+
+    /// A proxy to an http or https `upstream`, verifying https upstreams with
+    /// `tls` ([`crate::tls::upstream_client_config`]).
+    pub fn with_tls(
+        upstream: &Uri,
+        timeout: Duration,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Result<Self, String> {
         let scheme = upstream
             .scheme()
             .cloned()
             .ok_or("the upstream URL needs a scheme")?;
-        if scheme != http::uri::Scheme::HTTP {
-            return Err("only http:// upstreams are supported".into());
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            return Err("only http:// and https:// upstreams are supported".into());
         }
         let authority = upstream
             .authority()
@@ -89,6 +104,12 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
+        connector.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
@@ -98,7 +119,6 @@ impl Proxy {
             authority,
             base_path: upstream.path().trim_end_matches('/').to_owned(),
             timeout,
-            forwarded_proto: HeaderValue::from_static("http"),
         })
     }
 
@@ -116,6 +136,7 @@ impl Proxy {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        let proto = forwarded_proto(request.extensions().get::<ArrivedOverTls>().is_some());
         let Ok(target) = self.target(request.uri()) else {
             return UpstreamError::Unreachable.into_response();
         };
@@ -132,7 +153,7 @@ impl Proxy {
                 headers.insert(X_FORWARDED_FOR, v);
             }
         }
-        headers.insert(X_FORWARDED_PROTO, self.forwarded_proto.clone());
+        headers.insert(X_FORWARDED_PROTO, proto);
         if let Some(host) = headers.get(header::HOST).cloned() {
             headers.insert(X_FORWARDED_HOST, host);
         }
@@ -150,6 +171,11 @@ impl Proxy {
             Err(_) => UpstreamError::Timeout.into_response(),
         }
     }
+}
+
+/// `X-Forwarded-Proto`: how the client reached this listener.
+fn forwarded_proto(over_tls: bool) -> HeaderValue {
+    HeaderValue::from_static(if over_tls { "https" } else { "http" })
 }
 
 /// Removes the hop-by-hop headers, including those named in `Connection`.
@@ -218,7 +244,15 @@ mod tests {
             t.to_string(),
             "http://127.0.0.1:9/base/v1/p/stacks?a=1&b=%20"
         );
-        assert!(Proxy::new(&"https://x".parse().unwrap(), Duration::from_secs(1)).is_err());
+        assert!(Proxy::new(&"https://x".parse().unwrap(), Duration::from_secs(1)).is_ok());
+        let e = Proxy::new(&"ftp://x".parse().unwrap(), Duration::from_secs(1)).unwrap_err();
+        assert!(e.contains("http:// and https://"), "{e}");
+    }
+
+    #[test]
+    fn the_forwarded_proto_follows_the_listener() {
+        assert_eq!(forwarded_proto(true), "https");
+        assert_eq!(forwarded_proto(false), "http");
     }
 
     #[tokio::test]

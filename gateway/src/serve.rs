@@ -20,7 +20,9 @@ use url::Url;
 use crate::config::{read_secret_file, Config, ConfigError};
 use crate::observability::logging::load_config_and_init;
 use crate::observability::{label_routes, metrics_app, Health};
-use crate::server::{authenticated, config_error, runtime, serve, signed, Listener};
+use crate::server::{
+    authenticated, config_error, runtime, serve_with, signed, Listener, ServeOptions,
+};
 
 /// Arguments of `heatgate serve`.
 #[derive(Debug, clap::Args)]
@@ -104,6 +106,12 @@ pub fn engine_config(
             .parse()
             .map_err(|e| ConfigError(format!("[gateway] {key}: {e}")))
     };
+    // The listeners speak HTTPS when the gateway has a certificate.
+    let scheme = if config.gateway.cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let data_dir = config
         .engine
         .data_dir
@@ -126,12 +134,12 @@ pub fn engine_config(
         retired_encryption_keys: Vec::new(),
         public_url: url(
             &config.gateway.public_url,
-            format!("http://{rest}/v1"),
+            format!("{scheme}://{rest}/v1"),
             "public_url",
         )?,
         cfn_public_url: url(
             &config.gateway.cfn_public_url,
-            format!("http://{cfn}/v1"),
+            format!("{scheme}://{cfn}/v1"),
             "cfn_public_url",
         )?,
         heat_waitcondition_server_url: heat.heat_waitcondition_server_url.clone(),
@@ -186,6 +194,10 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
     let runtime = match runtime(config.gateway.worker_threads) {
         Ok(r) => r,
         Err(e) => return config_error(format!("cannot start the runtime: {e}")),
+    };
+    let options = match ServeOptions::from_config(&config.gateway) {
+        Ok(o) => o,
+        Err(e) => return config_error(e),
     };
     runtime.block_on(async move {
         let rest_listener = match tokio::net::TcpListener::bind(config.gateway.listen).await {
@@ -249,10 +261,6 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
                 bound: None,
             });
         }
-        serve(
-            listeners,
-            Duration::from_secs(config.gateway.shutdown_grace),
-        )
-        .await
+        serve_with(listeners, options).await
     })
 }

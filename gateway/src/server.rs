@@ -1,10 +1,10 @@
 //! Running the listeners: runtime, layers, graceful shutdown.
 
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,10 +14,12 @@ use heatgate_middleware::auth_token::AuthTokenLayer;
 use heatgate_middleware::ec2token::Ec2TokenLayer;
 use heatgate_middleware::identity_assertion::{AssertionKey, SignAssertionLayer};
 use http::header::{HeaderName, AUTHORIZATION};
+use tokio_rustls::TlsAcceptor;
 use tower::Layer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-use crate::config::{Config, ConfigError, Flavor};
+use crate::config::{Config, ConfigError, Flavor, GatewaySection};
+use crate::listen::accept_loop;
 use crate::observability::logging::load_config_and_init;
 use crate::observability::{label_all, metrics_app, observe, registry, Health};
 use crate::proxy::Proxy;
@@ -130,9 +132,18 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
         Ok(key) => key,
         Err(e) => return config_error(e),
     };
+    let options = match ServeOptions::from_config(&config.gateway) {
+        Ok(o) => o,
+        Err(e) => return config_error(e),
+    };
+    let upstream_tls =
+        match crate::tls::upstream_client_config(config.gateway.upstream_cafile.as_deref()) {
+            Ok(t) => t,
+            Err(e) => return config_error(e),
+        };
     runtime.block_on(async move {
         let timeout = Duration::from_secs(config.gateway.upstream_timeout.max(1));
-        let proxy = match Proxy::new(&upstream, timeout) {
+        let proxy = match Proxy::with_tls(&upstream, timeout, upstream_tls.clone()) {
             Ok(p) => p,
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
@@ -159,7 +170,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             let upstream = cfn
                 .parse::<http::Uri>()
                 .map_err(|e| e.to_string())
-                .and_then(|u| Proxy::new(&u, timeout));
+                .and_then(|u| Proxy::with_tls(&u, timeout, upstream_tls.clone()));
             let upstream = upstream.and_then(|p| {
                 upstream_router(p, &cfn.parse().unwrap_or_default(), assertion_key.as_ref())
             });
@@ -185,11 +196,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
                 bound: None,
             });
         }
-        serve(
-            listeners,
-            Duration::from_secs(config.gateway.shutdown_grace),
-        )
-        .await
+        serve_with(listeners, options).await
     })
 }
 
@@ -244,11 +251,51 @@ pub struct Listener {
     pub bound: Option<tokio::net::TcpListener>,
 }
 
-/// Serves every listener until SIGTERM or Ctrl-C, then lets in-flight requests
-/// finish for at most `grace`. Prints one `listening on` line per listener on
-/// stdout (the REST one first), for scripts and tests. Every listener gets
-/// request ids, request metrics and an access log ([`observe`]).
+/// How [`serve_with`] runs its listeners.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub grace: Duration,
+    /// TLS for every listener but `metrics` (which stays plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections each listener serves at once; more wait in the backlog.
+    pub max_connections: usize,
+}
+
+impl ServeOptions {
+    /// `[gateway]`'s `shutdown_grace`, `cert_file` / `key_file` and
+    /// `max_connections`.
+    pub fn from_config(gateway: &GatewaySection) -> Result<Self, ConfigError> {
+        if gateway.max_connections == 0 {
+            return Err(ConfigError(
+                "[gateway] max_connections must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            grace: Duration::from_secs(gateway.shutdown_grace),
+            tls: crate::tls::server_config(gateway)?,
+            max_connections: gateway.max_connections,
+        })
+    }
+}
+
+/// [`serve_with`] plain HTTP and the default connection limit.
 pub async fn serve(listeners: Vec<Listener>, grace: Duration) -> ExitCode {
+    let options = ServeOptions {
+        grace,
+        tls: None,
+        max_connections: GatewaySection::default().max_connections,
+    };
+    serve_with(listeners, options).await
+}
+
+/// Serves every listener until SIGTERM or Ctrl-C, then lets in-flight requests
+/// finish for at most `options.grace`. Prints one `listening on` line per
+/// listener on stdout (the REST one first; `https://` on TLS listeners), for
+/// scripts and tests. Every listener gets request ids, request metrics and an
+/// access log ([`observe`]).
+pub async fn serve_with(listeners: Vec<Listener>, options: ServeOptions) -> ExitCode {
+    let grace = options.grace;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
     for Listener {
@@ -266,25 +313,26 @@ pub async fn serve(listeners: Vec<Listener>, grace: Duration) -> ExitCode {
             },
         };
         let bound = listener.local_addr().unwrap_or(addr);
-        tracing::info!(%bound, listener = name, "listening");
+        let tls = match &options.tls {
+            Some(config) if name != "metrics" => Some(TlsAcceptor::from(config.clone())),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%bound, listener = name, scheme, "listening");
         if name == "rest" {
-            println!("listening on http://{bound}");
+            println!("listening on {scheme}://{bound}");
         } else {
-            println!("{name} listening on http://{bound}");
+            println!("{name} listening on {scheme}://{bound}");
         }
         let _ = std::io::stdout().flush();
-        let mut stop = stop_rx.clone();
         let app = observe(app, name);
-        servers.spawn(
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .into_future(),
-        );
+        servers.spawn(accept_loop(
+            listener,
+            app,
+            tls,
+            options.max_connections,
+            stop_rx.clone(),
+        ));
     }
     tokio::select! {
         Some(result) = servers.join_next() => {
