@@ -1,6 +1,14 @@
 //! Configuration: TOML with heat.conf's option names, environment overrides
 //! (`HEATGATE_<SECTION>__<KEY>`), and secrets from files.
+//!
+//! Three layers, each overriding the one before it key by key: a heat.conf
+//! (`--heat-conf`, see [`crate::heat_conf`]), the TOML file (`--config`), then
+//! the environment. Giving `X_file` in a later layer drops an `X` of an
+//! earlier one, and the other way round. A value that does not fit is
+//! reported in one line naming where it came from (`file:line` or the
+//! variable) and the key; secrets are never quoted.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -429,17 +437,30 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let (mut table, origin) = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
-                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-                    ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string())))
-                })?;
-                (table, path.display().to_string())
+        Self::load_layers(None, path, env)
+    }
+
+    /// Loads `heat_conf` (a heat.conf, if any), then `path` (TOML, if any) on
+    /// top of it, then the `HEATGATE_<SECTION>__<KEY>` overrides from `env`.
+    pub fn load_layers(
+        heat_conf: Option<&Path>,
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut layers = Layers::default();
+        if let Some(heat_conf) = heat_conf {
+            let read = crate::heat_conf::read(heat_conf)?;
+            for warning in &read.warnings {
+                tracing::warn!("{warning}");
             }
-            None => (toml::Table::new(), "(defaults)".to_owned()),
-        };
+            layers.merge(read.table, read.origins);
+        }
+        if let Some(path) = path {
+            let (table, origins) = read_toml(path)?;
+            warn_unknown(&table, &origins, &path.display().to_string());
+            layers.merge(table, origins);
+        }
+        let (mut table, mut origins) = (toml::Table::new(), Origins::new());
         for (key, value) in env {
             let Some(rest) = key.strip_prefix("HEATGATE_") else {
                 continue;
@@ -456,20 +477,166 @@ impl Config {
             let entry = table
                 .entry(section.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            match entry {
-                toml::Value::Table(t) => {
-                    t.insert(option, parsed);
-                }
-                _ => return Err(ConfigError(format!("{key}: [{section}] is not a section"))),
+            if let toml::Value::Table(t) = entry {
+                t.insert(option.clone(), parsed);
+                origins.insert((section, option), key);
             }
         }
-        warn_unknown(&table, &origin);
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                ConfigError(format!("{origin}: {}", one_line(&e.to_string())))
-            })
+        warn_unknown(&table, &origins, "environment");
+        layers.merge(table, origins);
+        layers.into_config()
     }
+}
+
+/// Where each `(section, key)` came from: `file:line`, a file, or a variable.
+type Origins = BTreeMap<(String, String), String>;
+
+/// The configuration tables merged so far, with the origin of every key.
+#[derive(Debug, Default)]
+struct Layers {
+    table: toml::Table,
+    origins: Origins,
+}
+
+impl Layers {
+    /// Puts `table` over what is there, key by key.
+    fn merge(&mut self, table: toml::Table, origins: Origins) {
+        for (section, value) in table {
+            let toml::Value::Table(keys) = value else {
+                self.table.insert(section, value);
+                continue;
+            };
+            let into = self
+                .table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !into.is_table() {
+                *into = toml::Value::Table(toml::Table::new());
+            }
+            let Some(into) = into.as_table_mut() else {
+                continue;
+            };
+            // A secret given one way here replaces one given the other way before.
+            for key in keys.keys() {
+                let other = match key.strip_suffix("_file") {
+                    Some(plain) => plain.to_owned(),
+                    None => format!("{key}_file"),
+                };
+                if !keys.contains_key(&other) && into.remove(&other).is_some() {
+                    self.origins.remove(&(section.clone(), other));
+                }
+            }
+            into.extend(keys);
+        }
+        self.origins.extend(origins);
+    }
+
+    /// The typed configuration, or one line naming the first key that does
+    /// not fit, where it came from, and why.
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let error = match toml::Value::Table(self.table.clone()).try_into::<Config>() {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        let fallback = self
+            .origins
+            .values()
+            .next()
+            .map(|o| o.split(':').next().unwrap_or(o).to_owned())
+            .unwrap_or_else(|| "configuration".to_owned());
+        for (section, value) in &self.table {
+            let keys: Vec<(Option<&String>, toml::Value)> = match value {
+                toml::Value::Table(t) => t
+                    .iter()
+                    .map(|(k, v)| {
+                        let one = toml::Table::from_iter([(k.clone(), v.clone())]);
+                        (Some(k), toml::Value::Table(one))
+                    })
+                    .collect(),
+                other => vec![(None, other.clone())],
+            };
+            for (key, value) in keys {
+                let one = toml::Table::from_iter([(section.clone(), value)]);
+                let Err(e) = toml::Value::Table(one).try_into::<Config>() else {
+                    continue;
+                };
+                let Some(key) = key else {
+                    let origin = self
+                        .origins
+                        .iter()
+                        .find(|((s, _), _)| s == section)
+                        .map_or(fallback.as_str(), |(_, o)| o.as_str());
+                    return Err(ConfigError(format!(
+                        "{origin}: [{section}] is not a section"
+                    )));
+                };
+                let origin = self
+                    .origins
+                    .get(&(section.clone(), key.clone()))
+                    .map_or(fallback.as_str(), String::as_str);
+                let why = if is_secret(key) {
+                    "invalid value (not shown: it is a secret)".to_owned()
+                } else {
+                    one_line(e.message())
+                };
+                return Err(ConfigError(format!("{origin}: [{section}] {key}: {why}")));
+            }
+        }
+        Err(ConfigError(format!(
+            "{fallback}: {}",
+            one_line(error.message())
+        )))
+    }
+}
+
+/// Keys whose values are never quoted in a message.
+fn is_secret(key: &str) -> bool {
+    let key = key.strip_suffix("_file").unwrap_or(key);
+    key.contains("password") || key.contains("secret") || key.ends_with("_key")
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// Reads a TOML configuration file with the line of each `[section] key`.
+fn read_toml(path: &Path) -> Result<(toml::Table, Origins), ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{file}: cannot read: {e}")))?;
+    // The message, not the error's own rendering: that quotes the line, which
+    // may hold a password.
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let at = e
+            .span()
+            .map(|s| format!(":{}", line_of(&text, s.start)))
+            .unwrap_or_default();
+        ConfigError(format!("{file}{at}: {}", one_line(e.message())))
+    })?;
+    type Spans = BTreeMap<String, BTreeMap<String, toml::Spanned<toml::Value>>>;
+    let mut origins = Origins::new();
+    for (section, value) in &table {
+        match value.as_table() {
+            Some(keys) => {
+                for key in keys.keys() {
+                    origins.insert((section.clone(), key.clone()), file.clone());
+                }
+            }
+            None => {
+                origins.insert((section.clone(), String::new()), file.clone());
+            }
+        }
+    }
+    if let Ok(spans) = toml::from_str::<Spans>(&text) {
+        for (section, keys) in spans {
+            for (key, value) in keys {
+                let line = line_of(&text, value.span().start);
+                origins.insert((section.clone(), key), format!("{file}:{line}"));
+            }
+        }
+    }
+    Ok((table, origins))
 }
 
 fn one_line(s: &str) -> String {
@@ -577,15 +744,26 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn warn_unknown(table: &toml::Table, origin: &str) {
+fn warn_unknown(table: &toml::Table, origins: &Origins, file: &str) {
+    let origin = |section: &str, key: &str| {
+        origins
+            .get(&(section.to_owned(), key.to_owned()))
+            .map_or(file, String::as_str)
+            .to_owned()
+    };
     for (section, value) in table {
         let Some((_, keys)) = KNOWN.iter().find(|(s, _)| s == section) else {
-            tracing::warn!(origin, section, "unknown configuration section ignored");
+            let first = value.as_table().and_then(|t| t.keys().next());
+            let origin = origin(section, first.map_or(section.as_str(), String::as_str));
+            tracing::warn!("{origin}: [{section}]: unknown configuration section; ignored");
             continue;
         };
         if let toml::Value::Table(t) = value {
             for key in t.keys().filter(|k| !keys.contains(&k.as_str())) {
-                tracing::warn!(origin, section, key, "unknown configuration option ignored");
+                let origin = origin(section, key);
+                tracing::warn!(
+                    "{origin}: [{section}] {key}: unknown configuration option; ignored"
+                );
             }
         }
     }
@@ -664,6 +842,141 @@ mod tests {
         assert_eq!(c.service_auth.unwrap().password.expose(), "s3cret");
     }
 
+    fn scratch(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("heatgate-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn toml_values_that_do_not_fit_name_file_line_and_key() {
+        let dir = scratch(
+            "line",
+            &[
+                (
+                    "bad.toml",
+                    "[gateway]\nlisten = \"127.0.0.1:1\"\n\nworker_threads = \"many\"\n",
+                ),
+                (
+                    "syntax.toml",
+                    "[keystone_authtoken]\nusername = \"heat\"\npassword = s3cret\n",
+                ),
+                ("secret.toml", "[keystone_authtoken]\npassword = 424242\n"),
+            ],
+        );
+        let load = |f: &str| {
+            let file = dir.join(f);
+            let e = Config::load(Some(&file), Vec::new())
+                .unwrap_err()
+                .to_string();
+            (e.replace(&file.display().to_string(), f), e)
+        };
+        let (e, raw) = load("bad.toml");
+        assert!(
+            e.starts_with("bad.toml:4: [gateway] worker_threads: ") && e.contains("many"),
+            "{raw}"
+        );
+        assert!(!e.contains('\n'));
+        let (e, raw) = load("syntax.toml");
+        assert!(e.starts_with("syntax.toml:3: "), "{raw}");
+        assert!(!e.contains("s3cret") && !e.contains('\n'), "{raw}");
+        let (e, raw) = load("secret.toml");
+        assert!(
+            e.starts_with("secret.toml:2: [keystone_authtoken] password: invalid value"),
+            "{raw}"
+        );
+        assert!(!e.contains("424242"), "{raw}");
+    }
+
+    #[test]
+    fn environment_values_that_do_not_fit_name_the_variable() {
+        let env = vec![(
+            "HEATGATE_GATEWAY__WORKER_THREADS".to_owned(),
+            "many".to_owned(),
+        )];
+        let e = Config::load(None, env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("HEATGATE_GATEWAY__WORKER_THREADS: [gateway] worker_threads: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn heat_conf_then_toml_then_environment() {
+        let dir = scratch(
+            "layers",
+            &[
+                (
+                    "heat.conf",
+                    "[DEFAULT]\nstack_domain_admin = heat_domain_admin\n\
+                     [keystone_authtoken]\nauth_url = http://k/v3\nusername = a\n\
+                     password = from-heat-conf\nhttp_connect_timeout = 5\ninsecure = true\n",
+                ),
+                (
+                    "c.toml",
+                    "[keystone_authtoken]\nusername = \"b\"\npassword_file = \"pw\"\n",
+                ),
+            ],
+        );
+        let env = vec![(
+            "HEATGATE_KEYSTONE_AUTHTOKEN__HTTP_CONNECT_TIMEOUT".to_owned(),
+            "7".to_owned(),
+        )];
+        let c = Config::load_layers(Some(&dir.join("heat.conf")), Some(&dir.join("c.toml")), env)
+            .unwrap();
+        let k = &c.keystone_authtoken;
+        assert_eq!(k.auth_url.as_ref().map(Url::as_str), Some("http://k/v3"));
+        assert_eq!(k.username.as_deref(), Some("b"));
+        assert!(k.password.is_none(), "the TOML's password_file replaces it");
+        assert_eq!(k.password_file.as_deref(), Some(Path::new("pw")));
+        assert_eq!(k.http_connect_timeout, 7.0);
+        assert!(k.insecure);
+        assert_eq!(
+            c.heat.stack_domain_admin.as_deref(),
+            Some("heat_domain_admin")
+        );
+    }
+
+    #[test]
+    fn heat_conf_values_that_do_not_fit_name_their_line() {
+        let dir = scratch(
+            "hcbad",
+            &[
+                (
+                    "iface.conf",
+                    "[keystone_authtoken]\n\ninterface = sideways\n",
+                ),
+                (
+                    "retries.conf",
+                    "[keystone_authtoken]\nhttp_request_max_retries = -1\n",
+                ),
+                (
+                    "url.conf",
+                    "[DEFAULT]\nheat_waitcondition_server_url = not a url\n",
+                ),
+            ],
+        );
+        for (f, want) in [
+            ("iface.conf", ":3: [keystone_authtoken] interface: "),
+            (
+                "retries.conf",
+                ":2: [keystone_authtoken] http_request_max_retries: ",
+            ),
+            ("url.conf", ":2: [heat] heat_waitcondition_server_url: "),
+        ] {
+            let file = dir.join(f);
+            let e = Config::load_layers(Some(&file), None, Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("{}{want}", file.display())), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
     fn set_mode(path: &Path, mode: u32) {
         #[cfg(unix)]
         {
@@ -680,11 +993,15 @@ mod tests {
         assert!(too_open(0o100400).is_none());
         for mode in [0o100640, 0o100604, 0o100620, 0o100601, 0o100610, 0o100644] {
             let reason = too_open(mode).unwrap();
-            assert!(reason.contains(&format!("{:04o}", mode & 0o7777)), "{reason}");
+            assert!(
+                reason.contains(&format!("{:04o}", mode & 0o7777)),
+                "{reason}"
+            );
         }
         #[cfg(unix)]
         {
-            let dir = std::env::temp_dir().join(format!("heatgate-config-mode-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("heatgate-config-mode-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let file = dir.join("pw");
             std::fs::write(&file, "hunter2-secret\n").unwrap();

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod demo;
 pub mod engine_cmd;
+pub mod heat_conf;
 pub mod listen;
 pub mod observability;
 pub mod policy_cmd;

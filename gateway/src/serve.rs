@@ -18,7 +18,7 @@ use heatgate_policy::reload::{PolicySources, PolicyStore};
 use url::Url;
 
 use crate::config::{read_secret_file, Config, ConfigError};
-use crate::observability::logging::load_config_and_init;
+use crate::observability::logging::load_layers_and_init;
 use crate::observability::{label_routes, metrics_app, Health};
 use crate::server::{
     authenticated, config_error, runtime, serve_with, signed, Listener, ServeOptions,
@@ -30,6 +30,10 @@ pub struct ServeArgs {
     /// Configuration file (TOML, heat.conf option names).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// An existing heat.conf to read the same options from; `--config` and
+    /// `HEATGATE_*` variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub heat_conf: Option<PathBuf>,
     /// REST listen address (overrides [gateway] listen; port 0 picks one).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
@@ -181,7 +185,7 @@ pub(crate) async fn engine_routers(
 
 /// `heatgate serve`.
 pub fn run_serve(args: ServeArgs) -> ExitCode {
-    let mut config = match load_config_and_init(args.config.as_deref()) {
+    let mut config = match load_layers_and_init(args.heat_conf.as_deref(), args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };

@@ -20,7 +20,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::config::{Config, ConfigError, Flavor, GatewaySection};
 use crate::listen::accept_loop;
-use crate::observability::logging::load_config_and_init;
+use crate::observability::logging::load_layers_and_init;
 use crate::observability::{label_all, metrics_app, observe, registry, Health};
 use crate::proxy::Proxy;
 
@@ -92,6 +92,10 @@ pub struct ProxyArgs {
     /// Configuration file (TOML, heat.conf option names).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// An existing heat.conf to read the same options from; `--config` and
+    /// `HEATGATE_*` variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub heat_conf: Option<PathBuf>,
     /// Listen address (overrides [gateway] listen; port 0 picks a free port).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
@@ -106,7 +110,7 @@ pub struct ProxyArgs {
 
 /// `heatgate proxy`.
 pub fn run_proxy(args: ProxyArgs) -> ExitCode {
-    let mut config = match load_config_and_init(args.config.as_deref()) {
+    let mut config = match load_layers_and_init(args.heat_conf.as_deref(), args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };

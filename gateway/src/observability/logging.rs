@@ -33,12 +33,21 @@ pub fn init(format: LogFormat) {
 /// to learn the format, then again with it, so that its own warnings (unknown
 /// options) are written in that format too.
 pub fn load_config_and_init(path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_layers_and_init(None, path)
+}
+
+/// [`load_config_and_init`] with a heat.conf under the TOML file (see
+/// [`Config::load_layers`]).
+pub fn load_layers_and_init(
+    heat_conf: Option<&Path>,
+    path: Option<&Path>,
+) -> Result<Config, ConfigError> {
     let format =
         tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::new(), || {
-            Config::load(path, std::env::vars())
+            Config::load_layers(heat_conf, path, std::env::vars())
         })
         .map(|c| c.gateway.log_format)
         .unwrap_or_default();
     init(format);
-    Config::load(path, std::env::vars())
+    Config::load_layers(heat_conf, path, std::env::vars())
 }
