@@ -19,6 +19,9 @@ pub enum EngineError {
         /// The name asked for.
         name: String,
     },
+    /// Not found, in Heat's words for this case (its plain `NotFound`).
+    #[error("{0}")]
+    NotFoundText(String),
     /// A stack with that name exists already.
     #[error("The Stack ({0}) already exists.")]
     StackExists(String),
@@ -67,7 +70,7 @@ impl EngineError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            EngineError::NotFound { .. } => StatusCode::NOT_FOUND,
+            EngineError::NotFound { .. } | EngineError::NotFoundText(_) => StatusCode::NOT_FOUND,
             EngineError::StackExists(_) | EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             EngineError::Forbidden => StatusCode::FORBIDDEN,
@@ -80,6 +83,7 @@ impl EngineError {
     fn kind(&self) -> &'static str {
         match self {
             EngineError::NotFound { .. } => "EntityNotFound",
+            EngineError::NotFoundText(_) => "NotFound",
             EngineError::StackExists(_) => "StackExists",
             EngineError::Conflict(_) => "ActionInProgress",
             EngineError::BadRequest { kind, .. } => kind,
@@ -159,7 +163,7 @@ impl EngineError {
                 "InvalidParameterValue",
                 "Stack does not exist".to_owned(),
             ),
-            EngineError::NotFound { .. } => (
+            EngineError::NotFound { .. } | EngineError::NotFoundText(_) => (
                 StatusCode::BAD_REQUEST,
                 "InvalidParameterValue",
                 self.to_string(),

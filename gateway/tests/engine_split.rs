@@ -336,6 +336,32 @@ async fn the_stack_story_works_through_the_gateway_and_the_engine_refuses_everyt
         s.log()
     );
 
+    // Outputs and the template, as `openstack stack output list/show` and
+    // `openstack stack template show` read them; not for the stack user.
+    let (status, v) = get(&s.url(&format!("{path}/outputs")), &owner).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"outputs": [{"output_key": "signal_url", "description": "No description given"}]})
+    );
+    let (status, v) = get(&s.url(&format!("{path}/outputs/signal_url")), &owner).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["output"]["output_value"], signal_url.as_str());
+    let (status, v) = get(&s.url(&format!("{path}/outputs/nope")), &owner).await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "Specified output key nope not found."
+    );
+    assert_eq!(v["error"]["type"], "NotFound");
+    let (status, v) = get(&s.url(&format!("{path}/template")), &owner).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["resources"]["cfn_wait"]["properties"]["Count"], 1);
+    for rest in ["/outputs", "/outputs/signal_url", "/template"] {
+        let (status, _) = get(&s.url(&format!("{path}{rest}")), &handle_token).await;
+        assert_eq!(status, 403, "stack user on {rest}");
+    }
+
     // Straight to the engine: a valid token, spoofed identity headers, or both,
     // are all refused before any route runs.
     for headers in [

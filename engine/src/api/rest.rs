@@ -98,6 +98,18 @@ pub fn router(engine: Engine, policy: Arc<dyn EnforcerSource>) -> Router {
             post(stack!(signal_resource, "resource:signal")),
         )
         .route(
+            "/v1/{tenant}/stacks/{name}/{id}/outputs",
+            get(stack!(list_outputs, "stacks:list_outputs")),
+        )
+        .route(
+            "/v1/{tenant}/stacks/{name}/{id}/outputs/{output}",
+            get(stack!(show_output, "stacks:show_output")),
+        )
+        .route(
+            "/v1/{tenant}/stacks/{name}/{id}/template",
+            get(stack!(stack_template, "stacks:template")),
+        )
+        .route(
             "/v1/{tenant}/stacks/{name}/{id}/events",
             get(stack!(list_events, "events:index")),
         )
@@ -423,6 +435,60 @@ fn resource_view(origin: &str, s: &StackRow, r: &ResourceRow, facts: &TemplateFa
             {"href": stack_url(origin, s), "rel": "stack"},
         ],
     })
+}
+
+/// Heat's list_outputs: keys and descriptions, values not resolved.
+async fn list_outputs(
+    State(state): State<ApiState>,
+    Extension(resolved): Extension<ResolvedStack>,
+) -> Res {
+    let s = stack_row(&state, &resolved).await?;
+    let outputs: Vec<Value> = state
+        .engine
+        .outputs(&s)
+        .await?
+        .into_iter()
+        .map(|o| json!({"output_key": o["output_key"], "description": o["description"]}))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "outputs": outputs }),
+    ))
+}
+
+/// Heat's show_output: one output with its value (or `output_error`).
+async fn show_output(
+    State(state): State<ApiState>,
+    Extension(resolved): Extension<ResolvedStack>,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Res {
+    let key = params
+        .iter()
+        .find(|(k, _)| k == "output")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let s = stack_row(&state, &resolved).await?;
+    let output = state
+        .engine
+        .outputs(&s)
+        .await?
+        .into_iter()
+        .find(|o| o["output_key"] == key)
+        .ok_or_else(|| {
+            EngineError::NotFoundText(format!("Specified output key {key} not found."))
+        })?;
+    Ok(json_response(StatusCode::OK, &json!({ "output": output })))
+}
+
+/// The stack's template, as JSON (Heat answers the parsed template).
+async fn stack_template(
+    State(state): State<ApiState>,
+    Extension(resolved): Extension<ResolvedStack>,
+) -> Res {
+    let s = stack_row(&state, &resolved).await?;
+    let template: Value = serde_yaml::from_str(&s.template)
+        .map_err(|e| EngineError::bad("InvalidTemplateFormat", e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &template))
 }
 
 async fn list_resources(
