@@ -168,249 +168,69 @@ enum Kind {
     MultiPath,
 }
 
-/// `(heat.conf section, key, heatgate section, key, kind)`; an old name
-/// (alias) comes after its new name and only applies when the new one is
-/// absent.
-const MAP: &[(&str, &str, &str, &str, Kind)] = &[
+/// heat.conf section, heatgate section, and the options copied under the
+/// same name.
+type Section = (&'static str, &'static str, &'static [(&'static str, Kind)]);
+
+/// The options copied under the same name, by section.
+const MAP: &[Section] = &[
     (
         "DEFAULT",
-        "stack_user_domain_id",
         "heat",
-        "stack_user_domain_id",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "stack_user_domain_name",
-        "heat",
-        "stack_user_domain_name",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "stack_domain_admin",
-        "heat",
-        "stack_domain_admin",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "stack_domain_admin_password",
-        "heat",
-        "stack_domain_admin_password",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "heat_stack_user_role",
-        "heat",
-        "heat_stack_user_role",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "deferred_auth_method",
-        "heat",
-        "deferred_auth_method",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "trusts_delegated_roles",
-        "heat",
-        "trusts_delegated_roles",
-        Kind::List,
-    ),
-    (
-        "DEFAULT",
-        "auth_encryption_key",
-        "heat",
-        "auth_encryption_key",
-        Kind::Str,
-    ),
-    (
-        "DEFAULT",
-        "heat_waitcondition_server_url",
-        "heat",
-        "heat_waitcondition_server_url",
-        Kind::Str,
+        &[
+            ("stack_user_domain_id", Kind::Str),
+            ("stack_user_domain_name", Kind::Str),
+            ("stack_domain_admin", Kind::Str),
+            ("stack_domain_admin_password", Kind::Str),
+            ("heat_stack_user_role", Kind::Str),
+            ("deferred_auth_method", Kind::Str),
+            ("trusts_delegated_roles", Kind::List),
+            ("auth_encryption_key", Kind::Str),
+            ("heat_waitcondition_server_url", Kind::Str),
+        ],
     ),
     (
         "keystone_authtoken",
-        "auth_url",
         "keystone_authtoken",
-        "auth_url",
-        Kind::Str,
+        &[
+            ("auth_url", Kind::Str),
+            ("www_authenticate_uri", Kind::Str),
+            ("username", Kind::Str),
+            ("password", Kind::Str),
+            ("project_name", Kind::Str),
+            ("user_domain_id", Kind::Str),
+            ("user_domain_name", Kind::Str),
+            ("project_domain_id", Kind::Str),
+            ("project_domain_name", Kind::Str),
+            ("interface", Kind::Str),
+            ("region_name", Kind::Str),
+            ("token_cache_time", Kind::Int),
+            ("delay_auth_decision", Kind::Bool),
+            ("include_service_catalog", Kind::Bool),
+            ("service_token_roles", Kind::List),
+            ("service_token_roles_required", Kind::Bool),
+            ("http_connect_timeout", Kind::Float),
+            ("http_request_max_retries", Kind::Int),
+            ("cafile", Kind::Str),
+            ("insecure", Kind::Bool),
+        ],
     ),
-    (
-        "keystone_authtoken",
-        "www_authenticate_uri",
-        "keystone_authtoken",
-        "www_authenticate_uri",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "auth_uri",
-        "keystone_authtoken",
-        "www_authenticate_uri",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "username",
-        "keystone_authtoken",
-        "username",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "password",
-        "keystone_authtoken",
-        "password",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "project_name",
-        "keystone_authtoken",
-        "project_name",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "user_domain_id",
-        "keystone_authtoken",
-        "user_domain_id",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "user_domain_name",
-        "keystone_authtoken",
-        "user_domain_name",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "project_domain_id",
-        "keystone_authtoken",
-        "project_domain_id",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "project_domain_name",
-        "keystone_authtoken",
-        "project_domain_name",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "interface",
-        "keystone_authtoken",
-        "interface",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "region_name",
-        "keystone_authtoken",
-        "region_name",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "token_cache_time",
-        "keystone_authtoken",
-        "token_cache_time",
-        Kind::Int,
-    ),
-    (
-        "keystone_authtoken",
-        "delay_auth_decision",
-        "keystone_authtoken",
-        "delay_auth_decision",
-        Kind::Bool,
-    ),
-    (
-        "keystone_authtoken",
-        "include_service_catalog",
-        "keystone_authtoken",
-        "include_service_catalog",
-        Kind::Bool,
-    ),
-    (
-        "keystone_authtoken",
-        "service_token_roles",
-        "keystone_authtoken",
-        "service_token_roles",
-        Kind::List,
-    ),
-    (
-        "keystone_authtoken",
-        "service_token_roles_required",
-        "keystone_authtoken",
-        "service_token_roles_required",
-        Kind::Bool,
-    ),
-    (
-        "keystone_authtoken",
-        "http_connect_timeout",
-        "keystone_authtoken",
-        "http_connect_timeout",
-        Kind::Float,
-    ),
-    (
-        "keystone_authtoken",
-        "http_request_max_retries",
-        "keystone_authtoken",
-        "http_request_max_retries",
-        Kind::Int,
-    ),
-    (
-        "keystone_authtoken",
-        "cafile",
-        "keystone_authtoken",
-        "cafile",
-        Kind::Str,
-    ),
-    (
-        "keystone_authtoken",
-        "insecure",
-        "keystone_authtoken",
-        "insecure",
-        Kind::Bool,
-    ),
-    (
-        "ec2authtoken",
-        "auth_uri",
-        "ec2authtoken",
-        "auth_uri",
-        Kind::Str,
-    ),
+    ("ec2authtoken", "ec2authtoken", &[("auth_uri", Kind::Str)]),
     (
         "oslo_policy",
-        "policy_file",
         "oslo_policy",
-        "policy_file",
-        Kind::Path,
-    ),
-    (
-        "oslo_policy",
-        "policy_dirs",
-        "oslo_policy",
-        "policy_dirs",
-        Kind::MultiPath,
-    ),
-    (
-        "oslo_policy",
-        "enforce_new_defaults",
-        "oslo_policy",
-        "enforce_new_defaults",
-        Kind::Bool,
+        &[
+            ("policy_file", Kind::Path),
+            ("policy_dirs", Kind::MultiPath),
+            ("enforce_new_defaults", Kind::Bool),
+        ],
     ),
 ];
+
+/// `(section, old name, new name)`: the old name applies only when the new
+/// one is absent (oslo.config's deprecated names).
+const OLD_NAMES: &[(&str, &str, &str)] =
+    &[("keystone_authtoken", "auth_uri", "www_authenticate_uri")];
 
 /// Keys read here but not copied one to one: the listeners, the database,
 /// the auth plugin's type.
@@ -554,7 +374,16 @@ fn convert(entries: &[Entry], file: &str, base: &Path) -> Result<HeatConf, Confi
         table: toml::Table::new(),
         origins: BTreeMap::new(),
     };
-    for &(section, key, to_section, to_key, kind) in MAP {
+    let same = MAP.iter().flat_map(|&(section, to, keys)| {
+        keys.iter()
+            .map(move |&(key, kind)| (section, key, to, key, kind))
+    });
+    let old = OLD_NAMES.iter().map(|&(section, old, new)| {
+        let to = MAP.iter().find(|m| m.0 == section).map_or(section, |m| m.1);
+        (section, old, to, new, Kind::Str)
+    });
+    // The new names first, so that an old name yields to them.
+    for (section, key, to_section, to_key, kind) in same.chain(old) {
         if kind == Kind::MultiPath {
             let all: Vec<&Entry> = values
                 .all(section, key)
@@ -577,7 +406,7 @@ fn convert(entries: &[Entry], file: &str, base: &Path) -> Result<HeatConf, Confi
         let Some(e) = values.last(section, key) else {
             continue;
         };
-        // An empty value leaves the default; an old name yields to the new one.
+        // An empty value leaves the default.
         if e.value.trim().is_empty() || out.has(to_section, to_key) {
             continue;
         }
@@ -619,7 +448,11 @@ fn convert(entries: &[Entry], file: &str, base: &Path) -> Result<HeatConf, Confi
     let mut warned = std::collections::BTreeSet::new();
     for e in entries {
         let (s, k) = (e.section.as_str(), e.key.as_str());
-        let used = MAP.iter().any(|m| m.0 == s && m.1 == k) || SPECIAL.contains(&(s, k));
+        let used = MAP
+            .iter()
+            .any(|m| m.0 == s && m.2.iter().any(|(key, _)| *key == k))
+            || OLD_NAMES.iter().any(|o| o.0 == s && o.1 == k)
+            || SPECIAL.contains(&(s, k));
         if !used && warned.insert((s, k)) {
             warnings.push(format!(
                 "{file}:{}: [{s}] {k}: {}; ignored",

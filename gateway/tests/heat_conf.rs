@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use heatgate_tests::Keystone;
 
@@ -65,7 +66,7 @@ auth_type = password
 auth_uri = {auth_url}
 
 [ec2authtoken]
-auth_uri = {auth_url}
+auth_uri = {ec2_url}
 
 [oslo_messaging_notifications]
 driver = messagingv2
@@ -76,7 +77,9 @@ driver = messagingv2
         dir = dir.display(),
         heat_pw = f.heat.password,
         heat = f.heat.username,
-        auth_url = keystone.auth_url(),
+        // devstack names the identity service without its version.
+        auth_url = keystone.auth_url().as_str().trim_end_matches("/v3"),
+        ec2_url = keystone.auth_url(),
     )
 }
 
@@ -188,6 +191,75 @@ async fn a_devstack_heat_conf_serves_stacks_and_warns_about_what_it_does_not_use
         dir.join("heat.sqlite").exists(),
         "[database] connection names the engine's SQLite file"
     );
+
+    // A handle makes a stack domain project and user: the heat.conf's stack
+    // domain admin, service user (trustee) and encryption key at work.
+    let stacks = format!("http://{}/v1/{project}/stacks", s.rest);
+    let template = "heat_template_version: 2018-08-31\nresources:\n  handle:\n    type: OS::Heat::WaitConditionHandle\n";
+    let http = reqwest::Client::new();
+    let response = http
+        .post(&stacks)
+        .header("X-Auth-Token", token.expose())
+        .json(&serde_json::json!({"stack_name": "from-heat-conf", "template": template}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", s.stderr.lock().unwrap());
+    let id = response.json::<serde_json::Value>().await.unwrap()["stack"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stack = format!("{stacks}/from-heat-conf/{id}");
+    let status_of = |http: reqwest::Client, url: String| {
+        let token = token.expose().to_owned();
+        async move {
+            let r = http
+                .get(url)
+                .header("X-Auth-Token", token)
+                .send()
+                .await
+                .unwrap();
+            let code = r.status().as_u16();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            (
+                code,
+                v["stack"]["stack_status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    let started = Instant::now();
+    loop {
+        let (code, status) = status_of(http.clone(), stack.clone()).await;
+        assert_eq!(code, 200);
+        if status == "CREATE_COMPLETE" {
+            break;
+        }
+        assert!(
+            status == "CREATE_IN_PROGRESS" && started.elapsed() < Duration::from_secs(60),
+            "stack {status}; log: {}",
+            s.stderr.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deleted = http
+        .delete(&stack)
+        .header("X-Auth-Token", token.expose())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(deleted, 204);
+    let started = Instant::now();
+    while status_of(http.clone(), stack.clone()).await.0 != 404 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "stack not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let log = s.stderr.lock().unwrap().clone();
     let file = heat_conf.display().to_string();
