@@ -636,9 +636,10 @@ impl Store {
 
     // ---- signals ------------------------------------------------------------
 
-    /// Appends a signal; `signal_id` `None` takes the next number (Heat's
-    /// default id: the count of signals so far + 1), computed in the same
-    /// transaction. Returns the stored row.
+    /// Appends a signal to the history and makes it the latest of its id;
+    /// `signal_id` `None` takes the next number (Heat's default id: the count
+    /// of signals so far + 1), counted in the same transaction. Returns the
+    /// stored row.
     pub async fn add_signal(
         &self,
         stack_id: &str,
@@ -649,21 +650,29 @@ impl Store {
         data: Option<&str>,
     ) -> Result<SignalRow> {
         let mut tx = self.pool.begin().await?;
-        // Take the write lock first so the count cannot race.
-        sqlx::query("UPDATE resources SET updated_at = ? WHERE stack_id = ? AND name = ?")
-            .bind(now())
-            .bind(stack_id)
-            .bind(resource_name)
-            .execute(&mut *tx)
-            .await?;
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM signals WHERE stack_id = ? AND resource_name = ?",
+        // Counting takes the write lock first, so the number cannot race.
+        let counted: Option<i64> = sqlx::query_scalar(
+            "UPDATE resources SET updated_at = ?, signal_count = signal_count + 1 \
+             WHERE stack_id = ? AND name = ? RETURNING signal_count",
         )
+        .bind(now())
         .bind(stack_id)
         .bind(resource_name)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        let n = count + 1;
+        let n = match counted {
+            Some(n) => n,
+            None => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM signals WHERE stack_id = ? AND resource_name = ?",
+                )
+                .bind(stack_id)
+                .bind(resource_name)
+                .fetch_one(&mut *tx)
+                .await?
+                    + 1
+            }
+        };
         let id = signal_id
             .map(str::to_owned)
             .unwrap_or_else(|| n.to_string());
@@ -683,11 +692,47 @@ impl Store {
         .bind(now())
         .fetch_one(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT INTO signal_latest (stack_id, resource_name, signal_id, first_seq, seq, \
+             status, reason, data, created_at) VALUES (?,?,?,?,?,?,?,?,?) \
+             ON CONFLICT (stack_id, resource_name, signal_id) DO UPDATE SET \
+             seq = excluded.seq, status = excluded.status, reason = excluded.reason, \
+             data = excluded.data, created_at = excluded.created_at",
+        )
+        .bind(&row.stack_id)
+        .bind(&row.resource_name)
+        .bind(&row.signal_id)
+        .bind(row.seq)
+        .bind(row.seq)
+        .bind(&row.status)
+        .bind(&row.reason)
+        .bind(&row.data)
+        .bind(&row.created_at)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
 
-    /// The signals a resource received, in order.
+    /// The latest signal of each id a resource received, in the order the
+    /// ids first arrived: what Heat's handle metadata holds (a later signal
+    /// with the same id replaces the earlier one in place).
+    pub async fn latest_signals(
+        &self,
+        stack_id: &str,
+        resource_name: &str,
+    ) -> Result<Vec<SignalRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, stack_id, resource_name, signal_id, status, reason, data, created_at \
+             FROM signal_latest WHERE stack_id = ? AND resource_name = ? ORDER BY first_seq",
+        )
+        .bind(stack_id)
+        .bind(resource_name)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every signal a resource received, in order (the full history).
     pub async fn signals(&self, stack_id: &str, resource_name: &str) -> Result<Vec<SignalRow>> {
         Ok(sqlx::query_as(
             "SELECT * FROM signals WHERE stack_id = ? AND resource_name = ? ORDER BY seq",
@@ -915,6 +960,58 @@ mod tests {
         let all = store.signals("s1", "h").await.unwrap();
         assert_eq!(all.len(), 2);
         assert!(all[0].seq < all[1].seq);
+    }
+
+    #[tokio::test]
+    async fn the_latest_signal_of_each_id_replaces_the_earlier_in_place() {
+        let store = Store::in_memory().await.unwrap();
+        store.insert_stack(&stack("s1", "web", "p1")).await.unwrap();
+        store
+            .upsert_resource(&ResourceRow {
+                stack_id: "s1".into(),
+                name: "h".into(),
+                type_name: "OS::Heat::WaitConditionHandle".into(),
+                action: "CREATE".into(),
+                status: "COMPLETE".into(),
+                status_reason: String::new(),
+                physical_id: None,
+                properties: "{}".into(),
+                metadata: "{}".into(),
+                attributes: "{}".into(),
+                user_id: None,
+                access_key: None,
+                data_enc: None,
+                created_at: now(),
+                updated_at: None,
+            })
+            .await
+            .unwrap();
+        let add = |id: Option<&'static str>, status: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .add_signal("s1", "h", id, status, None, Some("\"d\""))
+                    .await
+                    .unwrap()
+            }
+        };
+        add(Some("x"), "SUCCESS").await;
+        add(Some("y"), "SUCCESS").await;
+        let x2 = add(Some("x"), "FAILURE").await;
+        // The count goes on over repeated ids: the fourth default id is "4".
+        let d = add(None, "SUCCESS").await;
+        assert_eq!(
+            (d.signal_id.as_str(), d.reason.as_str()),
+            ("4", "Signal 4 received")
+        );
+        let latest = store.latest_signals("s1", "h").await.unwrap();
+        let seen: Vec<(&str, &str)> = latest
+            .iter()
+            .map(|r| (r.signal_id.as_str(), r.status.as_str()))
+            .collect();
+        assert_eq!(seen, [("x", "FAILURE"), ("y", "SUCCESS"), ("4", "SUCCESS")]);
+        assert_eq!(latest[0], x2);
+        assert_eq!(store.signals("s1", "h").await.unwrap().len(), 4);
     }
 
     #[tokio::test]

@@ -183,7 +183,7 @@ async fn create_inner(engine: &Engine, stack_id: &str) -> Result<(), String> {
                 let data = secrets(engine, &stored).map_err(|e| e.to_string())?;
                 let signals = match handle_of(&stored) {
                     Some(h) => store
-                        .signals(stack_id, &h)
+                        .latest_signals(stack_id, &h)
                         .await
                         .map_err(|e| e.to_string())?,
                     None => Vec::new(),
@@ -729,11 +729,11 @@ async fn wait_if_needed(
             _ => return Err("Stack create was cancelled".into()),
         }
         let signals = store
-            .signals(&stack.id, &watched)
+            .latest_signals(&stack.id, &watched)
             .await
             .map_err(|e| e.to_string())?;
         if row.type_name == "OS::Heat::SoftwareDeployment" {
-            if let Some(s) = signals.last() {
+            if let Some(s) = signals.iter().max_by_key(|s| s.seq) {
                 let outputs = s.data.clone().unwrap_or_else(|| "{}".into());
                 let failed = s.status == "FAILURE";
                 let _ = store

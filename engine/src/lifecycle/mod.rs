@@ -228,7 +228,7 @@ pub(crate) async fn state(engine: &Engine, stack: &StackRow) -> Result<State, En
     for res in &resources {
         let data = secrets(engine, res)?;
         let signals = match handle_of(res) {
-            Some(h) => engine.store().signals(&stack.id, &h).await?,
+            Some(h) => engine.store().latest_signals(&stack.id, &h).await?,
             None => Vec::new(),
         };
         st.refs.insert(res.name.clone(), reference(res, &data));

@@ -69,7 +69,7 @@ pub(crate) async fn metadata(
         "OS::Heat::WaitConditionHandle" | "AWS::CloudFormation::WaitConditionHandle" => {
             let aws = res.type_name.starts_with("AWS");
             let mut m = Map::new();
-            for s in engine.store().signals(&stack.id, &res.name).await? {
+            for s in engine.store().latest_signals(&stack.id, &res.name).await? {
                 let data: Value = s
                     .data
                     .as_deref()
@@ -182,7 +182,7 @@ pub(crate) async fn attributes(
         }
     }
     let signals = match handle_of(res) {
-        Some(h) => engine.store().signals(&stack.id, &h).await?,
+        Some(h) => engine.store().latest_signals(&stack.id, &h).await?,
         None => Vec::new(),
     };
     let mut a = stored_attributes(engine, stack, res, &data, &signals);
