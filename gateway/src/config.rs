@@ -189,6 +189,11 @@ pub struct GatewaySection {
     /// Connections each listener serves at once (default 10000); beyond it new
     /// connections wait in the accept backlog until one closes.
     pub max_connections: usize,
+    /// Largest request body `heatgate proxy` forwards, in bytes (unset: no
+    /// limit; bodies stream to the upstream, which applies its own). A larger
+    /// `Content-Length` is answered 413 before anything is forwarded; a
+    /// chunked body is cut off at the limit and answered 413.
+    pub max_request_body_size: Option<u64>,
 }
 
 impl Default for GatewaySection {
@@ -210,6 +215,7 @@ impl Default for GatewaySection {
             key_file: None,
             upstream_cafile: None,
             max_connections: 10_000,
+            max_request_body_size: None,
         }
     }
 }
@@ -663,6 +669,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "key_file",
             "upstream_cafile",
             "max_connections",
+            "max_request_body_size",
         ],
     ),
     (

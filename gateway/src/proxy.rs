@@ -44,6 +44,9 @@ pub enum UpstreamError {
     /// No response headers within the bound.
     #[error("the upstream service did not answer in time")]
     Timeout,
+    /// The request body is larger than `[gateway] max_request_body_size`.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(u64),
 }
 
 impl UpstreamError {
@@ -51,6 +54,9 @@ impl UpstreamError {
         let (status, title) = match self {
             UpstreamError::Unreachable => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
             UpstreamError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
+            UpstreamError::BodyTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
+            }
         };
         let body = serde_json::json!({
             "error": {"code": status.as_u16(), "title": title, "message": self.to_string()}
@@ -73,6 +79,7 @@ pub struct Proxy {
     authority: http::uri::Authority,
     base_path: String,
     timeout: Duration,
+    max_body: Option<u64>,
 }
 
 impl Proxy {
@@ -119,7 +126,15 @@ impl Proxy {
             authority,
             base_path: upstream.path().trim_end_matches('/').to_owned(),
             timeout,
+            max_body: None,
         })
+    }
+
+    /// Refuses request bodies larger than `limit` bytes with a 413 (`None`:
+    /// no limit).
+    pub fn with_body_limit(mut self, limit: Option<u64>) -> Self {
+        self.max_body = limit;
+        self
     }
 
     fn target(&self, uri: &Uri) -> Result<Uri, http::Error> {
@@ -141,6 +156,18 @@ impl Proxy {
             return UpstreamError::Unreachable.into_response();
         };
         *request.uri_mut() = target;
+        if let Some(limit) = self.max_body {
+            let declared = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                return UpstreamError::BodyTooLarge(limit).into_response();
+            }
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            request = request.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+        }
         *request.version_mut() = http::Version::HTTP_11;
         let headers = request.headers_mut();
         remove_hop_by_hop(headers);
@@ -164,13 +191,28 @@ impl Proxy {
                 remove_hop_by_hop(response.headers_mut());
                 response
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "upstream request failed");
-                UpstreamError::Unreachable.into_response()
-            }
+            Ok(Err(e)) => match self.max_body {
+                Some(limit) if cut_off(&e) => UpstreamError::BodyTooLarge(limit).into_response(),
+                _ => {
+                    tracing::warn!(error = %e, "upstream request failed");
+                    UpstreamError::Unreachable.into_response()
+                }
+            },
             Err(_) => UpstreamError::Timeout.into_response(),
         }
     }
+}
+
+/// Whether the request failed because its body went over the limit.
+fn cut_off(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// `X-Forwarded-Proto`: how the client reached this listener.
@@ -253,6 +295,39 @@ mod tests {
     fn the_forwarded_proto_follows_the_listener() {
         assert_eq!(forwarded_proto(true), "https");
         assert_eq!(forwarded_proto(false), "http");
+    }
+
+    #[tokio::test]
+    async fn a_declared_body_over_the_limit_is_a_413_before_connecting() {
+        // Nothing listens on port 9: a 413 proves the upstream was not tried.
+        let p = Proxy::new(
+            &"http://127.0.0.1:9".parse().unwrap(),
+            Duration::from_secs(2),
+        )
+        .unwrap()
+        .with_body_limit(Some(10));
+        let r = p
+            .forward(
+                Request::post("/x")
+                    .header(header::CONTENT_LENGTH, "11")
+                    .body(Body::from("0123456789a"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[tokio::test]
+    async fn a_length_limit_anywhere_in_the_chain_is_a_cut_off() {
+        use http_body_util::BodyExt;
+        let limited = http_body_util::Limited::new(Body::from("0123456789"), 3)
+            .collect()
+            .await
+            .unwrap_err();
+        let wrapped = axum::Error::new(limited);
+        assert!(cut_off(&wrapped));
+        assert!(!cut_off(&std::io::Error::other("reset")));
     }
 
     #[tokio::test]

@@ -148,7 +148,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
     runtime.block_on(async move {
         let timeout = Duration::from_secs(config.gateway.upstream_timeout.max(1));
         let proxy = match Proxy::with_tls(&upstream, timeout, upstream_tls.clone()) {
-            Ok(p) => p,
+            Ok(p) => p.with_body_limit(config.gateway.max_request_body_size),
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
         let proxy = match upstream_router(proxy, &upstream, assertion_key.as_ref()) {
@@ -174,7 +174,8 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             let upstream = cfn
                 .parse::<http::Uri>()
                 .map_err(|e| e.to_string())
-                .and_then(|u| Proxy::with_tls(&u, timeout, upstream_tls.clone()));
+                .and_then(|u| Proxy::with_tls(&u, timeout, upstream_tls.clone()))
+                .map(|p| p.with_body_limit(config.gateway.max_request_body_size));
             let upstream = upstream.and_then(|p| {
                 upstream_router(p, &cfn.parse().unwrap_or_default(), assertion_key.as_ref())
             });
