@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
+use http::header::{HeaderName, HeaderValue};
 use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,9 +26,13 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// In a request's extensions when it arrived on a TLS listener (the proxy
-/// then sends `X-Forwarded-Proto: https`).
+/// then sends `X-Forwarded-Proto: https`). Such a request also carries
+/// `X-Forwarded-Proto: https` itself (a client's own value replaced), so the
+/// embedded engine's links and pre-signed URLs say https.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArrivedOverTls;
+
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +40,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves `app` on `listener` until `stop` turns true; then stops accepting,
 /// asks every open connection to finish its current request, and returns
 /// once they have all closed. Every request carries `ConnectInfo<SocketAddr>`
-/// (and [`ArrivedOverTls`] when `tls` is set).
+/// (and [`ArrivedOverTls`] and `X-Forwarded-Proto: https` when `tls` is set).
 pub async fn accept_loop(
     listener: TcpListener,
     app: Router,
@@ -110,6 +115,9 @@ where
         request.extensions_mut().insert(ConnectInfo(peer));
         if secure {
             request.extensions_mut().insert(ArrivedOverTls);
+            request
+                .headers_mut()
+                .insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         }
         app.clone().oneshot(request.map(Body::new))
     });

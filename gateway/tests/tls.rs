@@ -109,11 +109,18 @@ struct Gateway {
 impl Gateway {
     /// `heatgate proxy` with `config`, waiting for `lines` stdout lines.
     fn start(dir: &Path, upstream: &str, config: &str, extra: &[&str], lines: usize) -> Gateway {
+        let mut args = vec!["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Gateway::launch(dir, config, &args, lines)
+    }
+
+    /// `heatgate <args> --config FILE` with `config` in FILE, waiting for
+    /// `lines` stdout lines.
+    fn launch(dir: &Path, config: &str, args: &[&str], lines: usize) -> Gateway {
         let file = dir.join("heatgate.toml");
         std::fs::write(&file, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
-            .args(["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .arg("--config")
             .arg(&file)
             .env("RUST_LOG", "debug")
@@ -635,4 +642,103 @@ async fn request_bodies_over_max_request_body_size_are_413() {
         .requests()
         .iter()
         .all(|seen| seen.body.len() <= 4096));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_https_and_its_links_say_so() {
+    let keystone = Keystone::shared();
+    let pki = Pki::new("serve");
+    let f = &keystone.fixtures;
+    let mut key = [0u8; 16];
+    getrandom::getrandom(&mut key).unwrap();
+    let config = format!(
+        "[gateway]\n{tls}\n{keystone}\n[heat]\nstack_user_domain_id = \"{domain}\"\nstack_domain_admin = \"{admin}\"\nstack_domain_admin_password = \"{admin_pw}\"\nauth_encryption_key = \"{key}\"\n\n[engine]\ndata_dir = \"{dir}\"\n",
+        tls = pki.listener_options(),
+        keystone = keystone_section(keystone),
+        domain = f.heat_domain_id,
+        admin = f.heat_domain_admin.username,
+        admin_pw = f.heat_domain_admin.password,
+        key = hex::encode(key),
+        dir = pki.dir.display(),
+    );
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--cfn-listen",
+        "127.0.0.1:0",
+    ];
+    let mut gw = Gateway::launch(&pki.dir, &config, &args, 2);
+    assert!(
+        gw.lines[0].starts_with("listening on https://"),
+        "{:?}",
+        gw.lines
+    );
+    assert!(
+        gw.lines[1].starts_with("cfn listening on https://"),
+        "{:?}",
+        gw.lines
+    );
+    let rest = gw.addr;
+    let cfn = gw.lines[1].rsplit("://").next().unwrap().to_owned();
+    let http = pki.client();
+    let token = demo_token(keystone).await;
+    let project = f.demo.project_id.clone().unwrap();
+
+    // A stack created over HTTPS: its Location is an https URL of this listener.
+    let template = "heat_template_version: 2018-08-31\nresources:\n  h:\n    type: OS::Heat::WaitConditionHandle\n";
+    let r = http
+        .post(format!("https://{rest}/v1/{project}/stacks"))
+        .header("x-auth-token", &token)
+        .json(&serde_json::json!({"stack_name": "tls-links", "template": template}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("https://{rest}/v1/{project}/stacks/tls-links/")),
+        "{location}"
+    );
+    let r = http
+        .get(format!("https://{rest}/v1/{project}/stacks"))
+        .header("x-auth-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // The CFN listener answers over TLS (an unsigned request is refused there).
+    let r = http
+        .get(format!("https://{cfn}/v1/?Action=ListStacks"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // Delete, then wait until the stack is gone so nothing stays in Keystone.
+    let r = http
+        .delete(&location)
+        .header("x-auth-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let started = Instant::now();
+    loop {
+        let r = http
+            .get(&location)
+            .header("x-auth-token", &token)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        if status == 404 || body["stack"]["stack_status"] == "DELETE_COMPLETE" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gw.terminate().success());
 }
