@@ -300,6 +300,9 @@ impl Store {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // A local file cannot drop the connection: no ping (a round trip
+            // to the connection's worker thread) before every query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
