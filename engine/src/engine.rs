@@ -665,12 +665,14 @@ impl StackDirectory for Engine {
     }
 }
 
+/// The lookup's record, carrying the whole row on to the handler.
 fn record(s: StackRow) -> StackRecord {
     StackRecord {
-        id: s.id,
-        name: s.name,
-        tenant: s.tenant,
-        stack_user_project_id: s.stack_user_project_id,
+        id: s.id.clone(),
+        name: s.name.clone(),
+        tenant: s.tenant.clone(),
+        stack_user_project_id: s.stack_user_project_id.clone(),
+        found: Some(Arc::new(s)),
     }
 }
 

@@ -38,6 +38,7 @@
 //! }
 //! let layer = StackLookupLayer::new(Arc::new(One(StackRecord {
 //!     id: "5f1b...".into(), name: "web".into(), tenant: "p1".into(), stack_user_project_id: None,
+//!     found: None,
 //! })));
 //! # let _ = layer;
 //! ```
@@ -54,7 +55,7 @@ use crate::context::Identity;
 use crate::policy::ResolvedProject;
 
 /// What the layer needs to know about a stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct StackRecord {
     /// Stack id.
     pub id: String,
@@ -64,6 +65,46 @@ pub struct StackRecord {
     pub tenant: String,
     /// The stack domain project, if the stack has one.
     pub stack_user_project_id: Option<String>,
+    /// Whatever else the directory read with it, handed on to the handler in
+    /// [`ResolvedStack`] so it need not read the stack again (the layer
+    /// never looks inside; compared and printed by the fields above only).
+    pub found: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl StackRecord {
+    /// What the directory attached, if it is a `T`.
+    pub fn found<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        self.found.as_deref().and_then(|f| f.downcast_ref())
+    }
+}
+
+impl PartialEq for StackRecord {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.id,
+            &self.name,
+            &self.tenant,
+            &self.stack_user_project_id,
+        ) == (
+            &other.id,
+            &other.name,
+            &other.tenant,
+            &other.stack_user_project_id,
+        )
+    }
+}
+
+impl Eq for StackRecord {}
+
+impl std::fmt::Debug for StackRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("tenant", &self.tenant)
+            .field("stack_user_project_id", &self.stack_user_project_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which of the two projects the caller reached the stack through.
@@ -510,6 +551,7 @@ mod tests {
             name: "n".into(),
             tenant: "t".into(),
             stack_user_project_id: None,
+            found: None,
         };
         assert_eq!(owner_path(&s), "/v1/t/stacks/n/i%20d");
     }

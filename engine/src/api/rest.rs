@@ -326,7 +326,11 @@ async fn not_implemented() -> Res {
     ))
 }
 
+/// The stack's row: as the lookup read it for this request, or read again.
 async fn stack_row(state: &ApiState, resolved: &ResolvedStack) -> Result<StackRow, EngineError> {
+    if let Some(row) = resolved.stack.found::<StackRow>() {
+        return Ok(row.clone());
+    }
     state
         .engine
         .store()
