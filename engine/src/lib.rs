@@ -27,3 +27,9 @@ pub mod template;
 pub use config::{DeferredAuth, EngineConfig};
 pub use engine::{Caller, CreateRequest, Engine};
 pub use error::EngineError;
+
+/// The README's examples, compiled (and run unless marked `no_run`) by
+/// `cargo test --doc`, so the README cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

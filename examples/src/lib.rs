@@ -24,3 +24,15 @@ pub fn router(keystone: Client, policy: impl EnforcerSource) -> Result<Router, A
         .route("/v1/{tenant}/whoami", whoami)
         .layer(AuthTokenLayer::new(AuthTokenConfig::default(), keystone)?))
 }
+
+/// This crate's README, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
+
+/// The gateway's README examples, compiled and run by
+/// `cargo test -p heatgate-examples --doc` (the gateway crate is a binary
+/// first; its README is checked from here).
+#[cfg(doctest)]
+#[doc = include_str!("../../gateway/README.md")]
+mod gateway_readme {}

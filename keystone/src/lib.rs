@@ -25,3 +25,9 @@ pub use config::{ClientConfig, DomainRef, Interface, PasswordAuth, ScopeRequest,
 pub use error::Error;
 pub use secret::{fingerprint, Secret};
 pub use token::TokenBody;
+
+/// The README's examples, compiled (and run unless marked `no_run`) by
+/// `cargo test --doc`, so the README cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

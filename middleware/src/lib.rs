@@ -35,3 +35,9 @@ pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
 
 /// The boxed error type of bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The README's examples, compiled (and run unless marked `no_run`) by
+/// `cargo test --doc`, so the README cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

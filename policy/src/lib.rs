@@ -42,3 +42,9 @@ pub use creds::{Credentials, CredentialsBuilder, Target, TokenScope};
 pub use enforcer::{Diagnostic, EnforceError, Enforcer};
 pub use py::PyValue;
 pub use ruleset::{DefaultRule, DeprecatedRule, LoadError, RuleDefault, RuleSet};
+
+/// The README's examples, compiled (and run unless marked `no_run`) by
+/// `cargo test --doc`, so the README cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
