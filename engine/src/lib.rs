@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod lifecycle;
 pub mod presign;
+mod pyjson;
 pub mod stack_users;
 pub mod store;
 pub mod template;

@@ -336,6 +336,12 @@ async fn the_stack_story_works_through_the_gateway_and_the_engine_refuses_everyt
         s.log()
     );
 
+    // The wait conditions' data, as Heat's jsonutils.dumps writes it.
+    let (_, wait) = get(&s.url(&format!("{path}/resources/wait")), &owner).await;
+    assert_eq!(wait["resource"]["attributes"]["data"], r#"{"1": "d"}"#, "{wait}");
+    let (_, wait) = get(&s.url(&format!("{path}/resources/cfn_wait")), &owner).await;
+    assert_eq!(wait["resource"]["attributes"]["Data"], r#"{"i1": "x"}"#, "{wait}");
+
     // Outputs and the template, as `openstack stack output list/show` and
     // `openstack stack template show` read them; not for the stack user.
     let (status, v) = get(&s.url(&format!("{path}/outputs")), &owner).await;

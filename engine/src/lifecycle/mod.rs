@@ -190,16 +190,22 @@ pub(super) fn stored_attributes(
             }
         }
         "OS::Heat::WaitCondition" | "AWS::CloudFormation::WaitCondition" => {
-            let mut d = Map::new();
-            for s in signals {
-                let v = s
-                    .data
-                    .as_deref()
-                    .and_then(|d| serde_json::from_str(d).ok())
-                    .unwrap_or(Value::Null);
-                d.insert(s.signal_id.clone(), v);
-            }
-            let text = Value::Object(d).to_string();
+            // Heat: str(jsonutils.dumps({id: data})), ids in order of arrival.
+            let data: Vec<Value> = signals
+                .iter()
+                .map(|s| {
+                    s.data
+                        .as_deref()
+                        .and_then(|d| serde_json::from_str(d).ok())
+                        .unwrap_or(Value::Null)
+                })
+                .collect();
+            let text = crate::pyjson::dumps_pairs(
+                signals
+                    .iter()
+                    .map(|s| s.signal_id.as_str())
+                    .zip(data.iter()),
+            );
             let key = if res.type_name.starts_with("AWS") {
                 "Data"
             } else {
