@@ -1,7 +1,7 @@
 -- The latest signal of each id per resource, kept beside the full history so
--- reading a handle's metadata or a wait condition's state costs the number of
--- distinct ids (what Heat's metadata dict holds), not the number of signals
--- ever received; and the count of signals per resource, for the default ids.
+-- reading a handle's metadata or a wait condition's state, and numbering a
+-- signal without an id, cost the number of distinct ids (what Heat's
+-- metadata dict holds), not the number of signals ever received.
 CREATE TABLE signal_latest (
     stack_id      TEXT NOT NULL REFERENCES stacks (id),
     resource_name TEXT NOT NULL,
@@ -23,10 +23,3 @@ FROM signals s
 JOIN (SELECT stack_id, resource_name, signal_id, MIN(seq) AS first_seq, MAX(seq) AS last_seq
       FROM signals GROUP BY stack_id, resource_name, signal_id) g
   ON s.seq = g.last_seq;
-
-ALTER TABLE resources ADD COLUMN signal_count INTEGER NOT NULL DEFAULT 0;
-
-UPDATE resources SET signal_count = (
-    SELECT COUNT(*) FROM signals
-    WHERE signals.stack_id = resources.stack_id AND signals.resource_name = resources.name
-);

@@ -529,8 +529,10 @@ impl Engine {
         let res = self.resource(stack, resource_name).await?;
         let (id, status, reason, data) =
             crate::lifecycle::parse_signal(&res.type_name, body, cfn_waitcondition)?;
+        let details = data.clone();
         let data = data.map(|d| d.to_string());
-        self.inner
+        let row = self
+            .inner
             .store
             .add_signal(
                 &stack.id,
@@ -550,7 +552,7 @@ impl Engine {
                 res.physical_id.as_deref(),
                 "SIGNAL",
                 "COMPLETE",
-                &format!("Signal: status:{status}"),
+                &signal_event_reason(&res, &row, details.as_ref()),
             )
             .await?;
         self.waiter(&stack.id, resource_name).notify_waiters();
@@ -662,6 +664,46 @@ impl StackDirectory for Engine {
                 .map_err(|e| LookupError(e.to_string()))?;
             Ok(s.map(record))
         })
+    }
+}
+
+/// The SIGNAL event's reason, as Heat words it per resource type.
+fn signal_event_reason(
+    res: &ResourceRow,
+    signal: &crate::store::SignalRow,
+    details: Option<&Value>,
+) -> String {
+    match res.type_name.as_str() {
+        "OS::Heat::WaitConditionHandle" | "AWS::CloudFormation::WaitConditionHandle" => {
+            format!("Signal: status:{} reason:{}", signal.status, signal.reason)
+        }
+        "OS::Heat::SoftwareDeployment" => {
+            let id = res.physical_id.as_deref().unwrap_or_default();
+            // Heat: `if status_code and str(status_code) != '0'`.
+            let code = details
+                .and_then(|d| d.get("deploy_status_code"))
+                .filter(|c| match c {
+                    Value::Null => false,
+                    Value::Bool(b) => *b,
+                    Value::Number(n) => n.as_f64() != Some(0.0),
+                    Value::String(s) => !s.is_empty() && s != "0",
+                    Value::Array(a) => !a.is_empty(),
+                    Value::Object(o) => !o.is_empty(),
+                });
+            match code {
+                Some(c) => format!(
+                    "Signal: deployment {id} failed ({})",
+                    c.as_str().map_or_else(|| c.to_string(), str::to_owned)
+                ),
+                None => format!("Signal: deployment {id} succeeded"),
+            }
+        }
+        // Heat's get_string_details for resources without a signal outcome.
+        _ => match details {
+            None | Some(Value::Null) => "No signal details provided".into(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => "Unknown".into(),
+        },
     }
 }
 

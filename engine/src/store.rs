@@ -640,9 +640,10 @@ impl Store {
     // ---- signals ------------------------------------------------------------
 
     /// Appends a signal to the history and makes it the latest of its id;
-    /// `signal_id` `None` takes the next number (Heat's default id: the count
-    /// of signals so far + 1), counted in the same transaction. Returns the
-    /// stored row.
+    /// `signal_id` `None` takes the next number (Heat's default id: the
+    /// number of distinct ids so far + 1, so a default id can replace an
+    /// explicit one, as in Heat), counted in the same transaction. Returns
+    /// the stored row.
     pub async fn add_signal(
         &self,
         stack_id: &str,
@@ -653,29 +654,22 @@ impl Store {
         data: Option<&str>,
     ) -> Result<SignalRow> {
         let mut tx = self.pool.begin().await?;
-        // Counting takes the write lock first, so the number cannot race.
-        let counted: Option<i64> = sqlx::query_scalar(
-            "UPDATE resources SET updated_at = ?, signal_count = signal_count + 1 \
-             WHERE stack_id = ? AND name = ? RETURNING signal_count",
+        // Take the write lock first, so the count cannot race.
+        sqlx::query("UPDATE resources SET updated_at = ? WHERE stack_id = ? AND name = ?")
+            .bind(now())
+            .bind(stack_id)
+            .bind(resource_name)
+            .execute(&mut *tx)
+            .await?;
+        // Heat: len(metadata) + 1, the number of distinct ids so far + 1.
+        let n: i64 = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM signal_latest WHERE stack_id = ? AND resource_name = ?",
         )
-        .bind(now())
         .bind(stack_id)
         .bind(resource_name)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let n = match counted {
-            Some(n) => n,
-            None => {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM signals WHERE stack_id = ? AND resource_name = ?",
-                )
-                .bind(stack_id)
-                .bind(resource_name)
-                .fetch_one(&mut *tx)
-                .await?
-                    + 1
-            }
-        };
+        .fetch_one(&mut *tx)
+        .await?
+            + 1;
         let id = signal_id
             .map(str::to_owned)
             .unwrap_or_else(|| n.to_string());
@@ -1001,18 +995,18 @@ mod tests {
         add(Some("x"), "SUCCESS").await;
         add(Some("y"), "SUCCESS").await;
         let x2 = add(Some("x"), "FAILURE").await;
-        // The count goes on over repeated ids: the fourth default id is "4".
+        // Heat numbers by distinct ids (len(metadata) + 1): x and y, so "3".
         let d = add(None, "SUCCESS").await;
         assert_eq!(
             (d.signal_id.as_str(), d.reason.as_str()),
-            ("4", "Signal 4 received")
+            ("3", "Signal 3 received")
         );
         let latest = store.latest_signals("s1", "h").await.unwrap();
         let seen: Vec<(&str, &str)> = latest
             .iter()
             .map(|r| (r.signal_id.as_str(), r.status.as_str()))
             .collect();
-        assert_eq!(seen, [("x", "FAILURE"), ("y", "SUCCESS"), ("4", "SUCCESS")]);
+        assert_eq!(seen, [("x", "FAILURE"), ("y", "SUCCESS"), ("3", "SUCCESS")]);
         assert_eq!(latest[0], x2);
         assert_eq!(store.signals("s1", "h").await.unwrap().len(), 4);
     }

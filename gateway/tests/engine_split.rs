@@ -336,11 +336,35 @@ async fn the_stack_story_works_through_the_gateway_and_the_engine_refuses_everyt
         s.log()
     );
 
+    // The SIGNAL events, in Heat's words.
+    let (_, events) = get(&s.url(&format!("{path}/events")), &owner).await;
+    let reasons: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource_status"] == "SIGNAL_COMPLETE")
+        .filter_map(|e| e["resource_status_reason"].as_str())
+        .collect();
+    assert!(
+        reasons.contains(&"Signal: status:SUCCESS reason:up"),
+        "{events}"
+    );
+    assert!(
+        reasons.contains(&"Signal: status:SUCCESS reason:ok"),
+        "{events}"
+    );
+
     // The wait conditions' data, as Heat's jsonutils.dumps writes it.
     let (_, wait) = get(&s.url(&format!("{path}/resources/wait")), &owner).await;
-    assert_eq!(wait["resource"]["attributes"]["data"], r#"{"1": "d"}"#, "{wait}");
+    assert_eq!(
+        wait["resource"]["attributes"]["data"], r#"{"1": "d"}"#,
+        "{wait}"
+    );
     let (_, wait) = get(&s.url(&format!("{path}/resources/cfn_wait")), &owner).await;
-    assert_eq!(wait["resource"]["attributes"]["Data"], r#"{"i1": "x"}"#, "{wait}");
+    assert_eq!(
+        wait["resource"]["attributes"]["Data"], r#"{"i1": "x"}"#,
+        "{wait}"
+    );
 
     // Outputs and the template, as `openstack stack output list/show` and
     // `openstack stack template show` read them; not for the stack user.
