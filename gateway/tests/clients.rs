@@ -902,9 +902,11 @@ async fn cfn_signal_cfn_get_metadata_and_botocore_work_against_the_cfn_api() {
         ["web1"],
         "{md}"
     );
-    assert_eq!(md["web1"]["Status"], "SUCCESS");
-    assert_eq!(md["web1"]["Reason"], "all good");
-    assert_eq!(md["web1"]["Data"], "configured");
+    // Heat pops UniqueId from the entry: it is the key, not a field.
+    assert_eq!(
+        md["web1"],
+        json!({"Status": "SUCCESS", "Reason": "all good", "Data": "configured"})
+    );
     let data: Value = serde_json::from_str(data["output_value"].as_str().unwrap()).unwrap();
     assert_eq!(data, json!({"web1": "configured"}));
 

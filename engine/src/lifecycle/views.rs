@@ -76,7 +76,7 @@ pub(crate) async fn metadata(
                     .and_then(|d| serde_json::from_str(d).ok())
                     .unwrap_or(Value::Null);
                 let v = if aws {
-                    json!({"Status": s.status, "Reason": s.reason, "Data": data, "UniqueId": s.signal_id})
+                    json!({"Status": s.status, "Reason": s.reason, "Data": data})
                 } else {
                     json!({"status": s.status, "reason": s.reason, "data": data})
                 };
