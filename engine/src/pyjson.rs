@@ -6,7 +6,8 @@
 use serde_json::Value;
 
 /// `json.dumps(value)`.
-pub(crate) fn dumps(value: &Value) -> String {
+#[cfg(test)]
+fn dumps(value: &Value) -> String {
     let mut out = String::new();
     push_value(&mut out, value);
     out
