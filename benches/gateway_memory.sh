@@ -11,8 +11,9 @@
 # leave the cache before the last came in), then
 #   1. creates TOKENS distinct tokens of the demo user (POST /v3/auth/tokens,
 #      CONCURRENCY at a time);
-#   2. sends one request per token through the proxy (each one a cache miss:
-#      the proxy validates it with Keystone and caches it), all must be 200;
+#   2. sends one request per token through the proxy, CONCURRENCY at a time
+#      (each one a cache miss: the proxy validates it with Keystone and caches
+#      it), all must be 200 (a 503, Keystone too slow, is retried);
 #   3. sends every token once more and checks through the proxy's metrics that
 #      none reached Keystone (all TOKENS are in the cache at once);
 #   4. prints VmRSS / VmHWM from /proc/<pid>/status: right after start, after
@@ -137,7 +138,7 @@ read -r ONE_RSS ONE_HWM < <(memory "$PROXY_PID")
 bad=0
 log "pass 1: one request per token through the proxy"
 start=$(date +%s)
-python3 "$HELPER" send "$URL" "$TMP/tokens" 16 >"$TMP/pass1" || bad=1
+python3 "$HELPER" send "$URL" "$TMP/tokens" "$CONCURRENCY" >"$TMP/pass1" || bad=1
 PASS1_S=$(($(date +%s) - start))
 MISSES1=$(metric heatgate_auth_token_cache_misses_total)
 HITS1=$(metric heatgate_auth_token_cache_hits_total)
