@@ -9,13 +9,12 @@
 //! keys a stack hands out, and every check is on what the client got back
 //! (statuses, fields, metadata), not only its exit code.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use heatgate_tests::process::Process;
 use heatgate_tests::Keystone;
 use serde_json::{json, Value};
 
@@ -26,26 +25,24 @@ const REGION: &str = "RegionOne";
 // ---- heatgate serve (as in serve.rs) ----------------------------------------------
 
 struct Serve {
-    child: std::process::Child,
-    rest: SocketAddr,
-    cfn: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+    process: Process,
 }
 
 impl Serve {
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.rest)
+        format!("http://{}{path}", self.rest())
+    }
+
+    fn rest(&self) -> SocketAddr {
+        self.process.addrs[0]
+    }
+
+    fn cfn(&self) -> SocketAddr {
+        self.process.addrs[1]
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 
@@ -97,7 +94,8 @@ data_dir = "{dir}"
 }
 
 fn start(file: &Path) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
+    command
         .args([
             "serve",
             "--listen",
@@ -107,44 +105,13 @@ fn start(file: &Path) -> Serve {
         ])
         .arg("--config")
         .arg(file)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start heatgate");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut addrs = Vec::new();
-    for prefix in ["listening on http://", "cfn listening on http://"] {
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        match line.trim().strip_prefix(prefix) {
-            Some(a) => addrs.push(a.parse::<SocketAddr>().unwrap()),
-            None => {
-                let status = child.wait().ok();
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "no listening line ({status:?}): {line:?}; log: {}",
-                    stderr.lock().unwrap()
-                );
-            }
-        }
-    }
-    Serve {
-        child,
-        rest: addrs[0],
-        cfn: addrs[1],
-        stderr,
-    }
+        .env("RUST_LOG", "info");
+    let process = Process::start(
+        command,
+        &["listening on http://", "cfn listening on http://"],
+    )
+    .unwrap_or_else(|e| panic!("no listening line: {e}"));
+    Serve { process }
 }
 
 fn http() -> reqwest::Client {
@@ -233,14 +200,14 @@ async fn world(name: &str) -> World {
         &keystone,
         "orchestration",
         "heat",
-        &format!("http://{}/v1/%(tenant_id)s", serve.rest),
+        &format!("http://{}/v1/%(tenant_id)s", serve.rest()),
     )
     .await;
     register(
         &keystone,
         "cloudformation",
         "heat-cfn",
-        &format!("http://{}/v1", serve.cfn),
+        &format!("http://{}/v1", serve.cfn()),
     )
     .await;
     World {
@@ -836,7 +803,7 @@ async fn cfn_signal_cfn_get_metadata_and_botocore_work_against_the_cfn_api() {
     assert!(
         url.starts_with(&format!(
             "http://{}/v1/waitcondition/arn%3Aopenstack%3Aheat%3A%3A{project}%3Astacks/tools/{id}/resources/Handle?",
-            w.serve.cfn
+            w.serve.cfn()
         )),
         "{url}"
     );
@@ -867,9 +834,9 @@ async fn cfn_signal_cfn_get_metadata_and_botocore_work_against_the_cfn_api() {
         (st == "CREATE_COMPLETE").then_some(())
     })
     .await;
-    let host = w.serve.cfn.ip().to_string();
-    let port = w.serve.cfn.port().to_string();
-    let endpoint = format!("http://{}/v1", w.serve.cfn);
+    let host = w.serve.cfn().ip().to_string();
+    let port = w.serve.cfn().port().to_string();
+    let endpoint = format!("http://{}/v1", w.serve.cfn());
     let get_metadata = |resource: &'static str, signing: &'static str| {
         let args = [
             host.clone(),

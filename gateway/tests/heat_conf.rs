@@ -3,14 +3,14 @@
 //! keys heatgate does not use, and exit 2 with one line for a value that does
 //! not fit.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use heatgate_tests::process::Process;
 use heatgate_tests::Keystone;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -84,22 +84,18 @@ driver = messagingv2
 }
 
 struct Serve {
-    child: Child,
-    rest: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-    /// Kept open: heatgate writes its listening lines here.
-    _stdout: BufReader<std::process::ChildStdout>,
+    process: Process,
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Serve {
+    fn rest(&self) -> SocketAddr {
+        self.process.addrs[0]
     }
 }
 
 fn start(args: &[&std::ffi::OsStr]) -> Result<Serve, String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
+    command
         .args([
             "serve",
             "--listen",
@@ -108,40 +104,9 @@ fn start(args: &[&std::ffi::OsStr]) -> Result<Serve, String> {
             "127.0.0.1:0",
         ])
         .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start heatgate");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    match line.trim().strip_prefix("listening on http://") {
-        Some(addr) => Ok(Serve {
-            child,
-            rest: addr.parse().unwrap(),
-            stderr,
-            _stdout: stdout,
-        }),
-        None => {
-            let status = child.wait().ok();
-            let _ = reader.join();
-            Err(format!(
-                "no listening line ({status:?}); log: {}",
-                stderr.lock().unwrap()
-            ))
-        }
-    }
+        .env("RUST_LOG", "info");
+    let process = Process::start(command, &["listening on http://"])?;
+    Ok(Serve { process })
 }
 
 /// Runs heatgate to its end: (exit code, stderr).
@@ -179,7 +144,7 @@ async fn a_devstack_heat_conf_serves_stacks_and_warns_about_what_it_does_not_use
     let token = keystone.token(&demo.project_auth()).await;
     let project = demo.project_id.clone().unwrap();
     let response = reqwest::Client::new()
-        .get(format!("http://{}/v1/{project}/stacks", s.rest))
+        .get(format!("http://{}/v1/{project}/stacks", s.rest()))
         .header("X-Auth-Token", token.expose())
         .send()
         .await
@@ -194,7 +159,7 @@ async fn a_devstack_heat_conf_serves_stacks_and_warns_about_what_it_does_not_use
 
     // A handle makes a stack domain project and user: the heat.conf's stack
     // domain admin, service user (trustee) and encryption key at work.
-    let stacks = format!("http://{}/v1/{project}/stacks", s.rest);
+    let stacks = format!("http://{}/v1/{project}/stacks", s.rest());
     let template = "heat_template_version: 2018-08-31\nresources:\n  handle:\n    type: OS::Heat::WaitConditionHandle\n";
     let http = reqwest::Client::new();
     let response = http
@@ -204,7 +169,7 @@ async fn a_devstack_heat_conf_serves_stacks_and_warns_about_what_it_does_not_use
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201, "{}", s.stderr.lock().unwrap());
+    assert_eq!(response.status(), 201, "{}", s.process.log());
     let id = response.json::<serde_json::Value>().await.unwrap()["stack"]["id"]
         .as_str()
         .unwrap()
@@ -240,7 +205,7 @@ async fn a_devstack_heat_conf_serves_stacks_and_warns_about_what_it_does_not_use
         assert!(
             status == "CREATE_IN_PROGRESS" && started.elapsed() < Duration::from_secs(60),
             "stack {status}; log: {}",
-            s.stderr.lock().unwrap()
+            s.process.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -261,7 +226,7 @@ async fn a_devstack_heat_conf_serves_stacks_and_warns_about_what_it_does_not_use
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let log = s.stderr.lock().unwrap().clone();
+    let log = s.process.log();
     let file = heat_conf.display().to_string();
     let line_of = |needle: &str| {
         text.lines()
@@ -331,7 +296,7 @@ async fn the_toml_file_and_the_environment_override_the_heat_conf() {
     let token = keystone.token(&demo.project_auth()).await;
     let project = demo.project_id.clone().unwrap();
     let status = reqwest::Client::new()
-        .get(format!("http://{}/v1/{project}/stacks", s.rest))
+        .get(format!("http://{}/v1/{project}/stacks", s.rest()))
         .header("X-Auth-Token", token.expose())
         .send()
         .await

@@ -2,13 +2,12 @@
 //! and `heatgate serve` as processes, against the real Keystone.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use heatgate_tests::process::Process;
 use heatgate_tests::{Keystone, Recorder};
 use serde_json::Value;
 
@@ -16,9 +15,8 @@ const REQUEST_ID: &str = "x-openstack-request-id";
 
 /// A running `heatgate` with its listeners, by the names it printed.
 struct Gateway {
-    child: Child,
+    process: Process,
     listeners: BTreeMap<String, SocketAddr>,
-    stderr: Arc<Mutex<String>>,
     _dir: PathBuf,
 }
 
@@ -28,7 +26,7 @@ impl Gateway {
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// The log lines so far, once they include one naming `needle`.
@@ -41,13 +39,6 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -74,50 +65,31 @@ fn keystone_section(auth_url: &str, keystone: &Keystone) -> String {
 fn start(dir: &Path, args: &[&str], config: &str, listeners: &[&str]) -> Gateway {
     let file = dir.join("heatgate.toml");
     std::fs::write(&file, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
+    command
         .args(args)
         .arg("--config")
         .arg(&file)
         .env("RUST_LOG", "info")
-        .env("HEATGATE_GATEWAY__WORKER_THREADS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start heatgate");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut found = BTreeMap::new();
-    for name in listeners {
-        let prefix = if *name == "rest" {
-            "listening on http://".to_owned()
-        } else {
-            format!("{name} listening on http://")
-        };
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix(&prefix).unwrap_or_else(|| {
-            let _ = child.kill();
-            std::thread::sleep(Duration::from_millis(100));
-            panic!(
-                "no {name} listening line: {line:?}; log: {}",
-                stderr.lock().unwrap()
-            )
-        });
-        found.insert((*name).to_owned(), addr.parse().unwrap());
-    }
+        .env("HEATGATE_GATEWAY__WORKER_THREADS", "1");
+    let prefixes: Vec<String> = listeners
+        .iter()
+        .map(|name| match *name {
+            "rest" => "listening on http://".to_owned(),
+            name => format!("{name} listening on http://"),
+        })
+        .collect();
+    let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let process =
+        Process::start(command, &prefixes).unwrap_or_else(|e| panic!("no listening line: {e}"));
+    let found = listeners
+        .iter()
+        .map(|name| (*name).to_owned())
+        .zip(process.addrs.iter().copied())
+        .collect();
     Gateway {
-        child,
+        process,
         listeners: found,
-        stderr,
         _dir: dir.to_path_buf(),
     }
 }

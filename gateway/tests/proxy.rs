@@ -1,53 +1,36 @@
 //! `heatgate proxy` as a process, in front of a recording upstream, against a real Keystone.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use heatgate_tests::process::Process;
 use heatgate_tests::{Keystone, Recorder};
 
 struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+    process: Process,
     _dir: PathBuf,
 }
 
 impl Gateway {
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{path}", self.addr())
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.process.addrs[0]
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the gateway did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process.sigterm();
+        self.process
+            .wait_timeout(Duration::from_secs(20))
+            .expect("the gateway did not stop on SIGTERM")
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 
@@ -78,51 +61,24 @@ fn start(name: &str, upstream: &str, config: &str) -> Gateway {
 /// returns the second stdout line (the CFN listener's).
 fn start_with(name: &str, upstream: &str, config: &str, extra: &[&str]) -> (Gateway, Vec<String>) {
     let file = config_file(name, config);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
+    command
         .args(["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0"])
         .args(extra)
         .arg("--config")
         .arg(&file)
         .env("RUST_LOG", "trace")
-        .env("HEATGATE_GATEWAY__WORKER_THREADS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start heatgate");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| {
-            panic!(
-                "no listening line: {line:?}; log: {}",
-                stderr.lock().unwrap()
-            )
-        })
-        .parse()
-        .unwrap();
-    let mut more = Vec::new();
-    if !extra.is_empty() {
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        more.push(line.trim().to_owned());
-    }
+        .env("HEATGATE_GATEWAY__WORKER_THREADS", "1");
+    let prefixes: &[&str] = if extra.is_empty() {
+        &["listening on http://"]
+    } else {
+        &["listening on http://", "cfn listening on http://"]
+    };
+    let process =
+        Process::start(command, prefixes).unwrap_or_else(|e| panic!("no listening line: {e}"));
+    let more = process.lines[1..].to_vec();
     let gateway = Gateway {
-        child,
-        addr,
-        stderr,
+        process,
         _dir: file.parent().unwrap().to_path_buf(),
     };
     (gateway, more)
@@ -183,10 +139,10 @@ async fn the_proxy_authenticates_forwards_and_strips() {
     );
     assert_eq!(h("x-forwarded-for").as_deref(), Some("10.9.8.7, 127.0.0.1"));
     assert_eq!(h("x-forwarded-proto").as_deref(), Some("http"));
-    assert_eq!(h("x-forwarded-host"), Some(gw.addr.to_string()));
+    assert_eq!(h("x-forwarded-host"), Some(gw.addr().to_string()));
     assert_eq!(
         h("host"),
-        Some(gw.addr.to_string()),
+        Some(gw.addr().to_string()),
         "the Host clients used is kept"
     );
     assert!(h("x-hop").is_none());
@@ -443,7 +399,7 @@ async fn malformed_token_bytes_are_refused_never_500() {
         ),
     ];
     for (what, header, allowed) in cases {
-        let mut socket = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        let mut socket = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
         let mut request = b"GET /v1/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n".to_vec();
         request.extend_from_slice(&header);
         request.extend_from_slice(b"\r\n");

@@ -2,53 +2,35 @@
 //! Keystone: stack domain projects and users, signals, the dual-path lookup,
 //! deferred auth with trusts, and secrets at rest.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use heatgate_middleware::ec2token::signature::{self, Ec2Credentials, Ordered};
+use heatgate_tests::process::Process;
+use heatgate_tests::signing::sigv2_query_url;
 use heatgate_tests::Keystone;
 use serde_json::{json, Value};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 
+/// `heatgate serve` and the data directory it keeps its engine in.
 struct Serve {
-    child: Child,
-    rest: SocketAddr,
-    cfn: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+    process: Process,
     dir: PathBuf,
 }
 
 impl Serve {
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.rest)
+        format!("http://{}{path}", self.process.addrs[0])
     }
 
     fn cfn_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.cfn)
+        format!("http://{}{path}", self.process.addrs[1])
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn kill9(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }
 
@@ -99,7 +81,8 @@ data_dir = "{dir}"
 }
 
 fn start(file: &Path, dir: &Path) -> Result<Serve, String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
+    command
         .args([
             "serve",
             "--listen",
@@ -109,43 +92,13 @@ fn start(file: &Path, dir: &Path) -> Result<Serve, String> {
         ])
         .arg("--config")
         .arg(file)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start heatgate");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let sink = stderr.clone();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut addrs = Vec::new();
-    for prefix in ["listening on http://", "cfn listening on http://"] {
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        match line.trim().strip_prefix(prefix) {
-            Some(a) => addrs.push(a.parse::<SocketAddr>().unwrap()),
-            None => {
-                let status = child.wait().ok();
-                std::thread::sleep(Duration::from_millis(100));
-                return Err(format!(
-                    "no listening line ({status:?}): {line:?}; log: {}",
-                    stderr.lock().unwrap()
-                ));
-            }
-        }
-    }
+        .env("RUST_LOG", "debug");
+    let process = Process::start(
+        command,
+        &["listening on http://", "cfn listening on http://"],
+    )?;
     Ok(Serve {
-        child,
-        rest: addrs[0],
-        cfn: addrs[1],
-        stderr,
+        process,
         dir: dir.to_path_buf(),
     })
 }
@@ -309,46 +262,12 @@ async fn domain_users(keystone: &Keystone) -> Vec<Value> {
     v["users"].as_array().cloned().unwrap_or_default()
 }
 
-/// A SigV2 query request signed with an EC2 keypair.
+/// A SigV2 query request to the CFN listener, signed with an EC2 keypair.
 fn signed_query(s: &Serve, access: &str, secret: &str, params: &[(&str, &str)]) -> String {
-    let host = s.cfn.to_string();
-    let mut p = Ordered::new();
-    for (k, v) in params {
-        p.insert((*k).into(), (*v).into());
-    }
-    p.insert("SignatureMethod".into(), "HmacSHA256".into());
-    p.insert("SignatureVersion".into(), "2".into());
-    p.insert("AWSAccessKeyId".into(), access.into());
-    let now = time::OffsetDateTime::now_utc();
-    let ts = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    p.insert("Timestamp".into(), ts);
-    let creds = Ec2Credentials {
-        access: access.into(),
-        signature: String::new(),
-        host: host.clone(),
-        verb: "GET".into(),
-        path: "/v1/".into(),
-        params: p.clone(),
-        headers: Ordered::new(),
-        body_hash: String::new(),
-    };
-    let sig = signature::sign(&creds, secret.as_bytes()).unwrap();
-    let mut q: Vec<String> = p
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencoding_encode(v)))
-        .collect();
-    q.push(format!("Signature={}", urlencoding_encode(&sig)));
-    format!("http://{host}/v1/?{}", q.join("&"))
+    sigv2_query_url(&s.process.addrs[1].to_string(), access, secret, params)
 }
 
+/// Percent-encodes `s` for a URL path segment (a space is `%20`).
 fn urlencoding_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
@@ -951,7 +870,7 @@ resources:
         }));
     }
     tokio::time::sleep(Duration::from_millis(250)).await;
-    s.kill9();
+    s.process.kill9();
     for t in tasks {
         t.await.unwrap();
     }

@@ -3,14 +3,15 @@
 //! upstream verified with `upstream_cafile`, secret files refused when group
 //! or others can read them, and `max_connections`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use heatgate_tests::process::Process;
 use heatgate_tests::{Keystone, Recorder};
 
 /// A CA and a server certificate it signed, for `localhost` and 127.0.0.1,
@@ -99,14 +100,20 @@ async fn demo_token(keystone: &Keystone) -> String {
 }
 
 struct Gateway {
-    child: Child,
-    /// The lines printed on stdout (`listening on https://...`, ...).
-    lines: Vec<String>,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+    process: Process,
 }
 
 impl Gateway {
+    /// The lines printed on stdout (`listening on https://...`, ...).
+    fn lines(&self) -> &[String] {
+        &self.process.lines
+    }
+
+    /// The REST listener's address.
+    fn addr(&self) -> SocketAddr {
+        self.process.addrs[0]
+    }
+
     /// `heatgate proxy` with `config`, waiting for `lines` stdout lines.
     fn start(dir: &Path, upstream: &str, config: &str, extra: &[&str], lines: usize) -> Gateway {
         let mut args = vec!["proxy", "--upstream", upstream, "--listen", "127.0.0.1:0"];
@@ -115,78 +122,33 @@ impl Gateway {
     }
 
     /// `heatgate <args> --config FILE` with `config` in FILE, waiting for
-    /// `lines` stdout lines.
+    /// `lines` stdout lines: the REST, CFN and metrics listeners' (in the
+    /// order heatgate prints them; each test checks their schemes).
     fn launch(dir: &Path, config: &str, args: &[&str], lines: usize) -> Gateway {
         let file = dir.join("heatgate.toml");
         std::fs::write(&file, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_heatgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
+        command
             .args(args)
             .arg("--config")
             .arg(&file)
             .env("RUST_LOG", "debug")
-            .env("HEATGATE_GATEWAY__WORKER_THREADS", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start heatgate");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut printed = Vec::new();
-        for _ in 0..lines {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            printed.push(line.trim().to_owned());
-        }
-        let addr = printed[0]
-            .split("://")
-            .nth(1)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "no listening line: {printed:?}; log: {}",
-                    stderr.lock().unwrap()
-                )
-            });
-        Gateway {
-            child,
-            lines: printed,
-            addr,
-            stderr,
-        }
+            .env("HEATGATE_GATEWAY__WORKER_THREADS", "1");
+        let prefixes = [
+            "listening on http://",
+            "cfn listening on http://",
+            "metrics listening on http://",
+        ];
+        let process = Process::start(command, &prefixes[..lines])
+            .unwrap_or_else(|e| panic!("no listening line: {e}"));
+        Gateway { process }
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the gateway did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.sigterm();
+        self.process
+            .wait_timeout(Duration::from_secs(20))
+            .expect("the gateway did not stop on SIGTERM")
     }
 }
 
@@ -210,21 +172,21 @@ async fn the_listeners_speak_https_only() {
     );
     // REST and CFN over TLS; metrics stays plain HTTP.
     assert!(
-        gw.lines[0].starts_with("listening on https://"),
+        gw.lines()[0].starts_with("listening on https://"),
         "{:?}",
-        gw.lines
+        gw.lines()
     );
     assert!(
-        gw.lines[1].starts_with("cfn listening on https://"),
+        gw.lines()[1].starts_with("cfn listening on https://"),
         "{:?}",
-        gw.lines
+        gw.lines()
     );
     assert!(
-        gw.lines[2].starts_with("metrics listening on http://"),
+        gw.lines()[2].starts_with("metrics listening on http://"),
         "{:?}",
-        gw.lines
+        gw.lines()
     );
-    let url = |path: &str| format!("https://{}{path}", gw.addr);
+    let url = |path: &str| gw.process.url(0, path);
     let http = pki.client();
 
     // No token: 401 over TLS, nothing forwarded.
@@ -258,7 +220,7 @@ async fn the_listeners_speak_https_only() {
     }
 
     // curl with the CA file.
-    let port = gw.addr.port();
+    let port = gw.addr().port();
     let curl = |extra: &[&str]| {
         let out = Command::new("curl")
             .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
@@ -283,7 +245,7 @@ async fn the_listeners_speak_https_only() {
         .await
         .is_err());
     let plain = reqwest::Client::new()
-        .get(format!("http://{}/v1/p/stacks", gw.addr))
+        .get(format!("http://{}/v1/p/stacks", gw.addr()))
         .header("x-auth-token", &token)
         .timeout(Duration::from_secs(10))
         .send()
@@ -292,14 +254,14 @@ async fn the_listeners_speak_https_only() {
     assert_eq!(upstream.requests().len(), before);
 
     // The metrics listener is plain HTTP.
-    let metrics = gw.lines[2].rsplit("://").next().unwrap().to_owned();
+    let metrics = gw.lines()[2].rsplit("://").next().unwrap().to_owned();
     let r = reqwest::get(format!("http://{metrics}/metrics"))
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
     assert!(gw.terminate().success());
-    assert!(!gw.stderr.lock().unwrap().contains(&token));
+    assert!(!gw.process.log().contains(&token));
 }
 
 /// A TLS upstream (the test's certificate) echoing the headers it received as
@@ -367,13 +329,13 @@ async fn https_upstreams_are_verified_with_the_upstream_cafile() {
     );
     let gw = Gateway::start(&pki.dir, &upstream_url, &config, &[], 1);
     assert!(
-        gw.lines[0].starts_with("listening on http://"),
+        gw.lines()[0].starts_with("listening on http://"),
         "{:?}",
-        gw.lines
+        gw.lines()
     );
     let token = demo_token(keystone).await;
     let r = reqwest::Client::new()
-        .get(format!("http://{}/v1/p/stacks", gw.addr))
+        .get(format!("http://{}/v1/p/stacks", gw.addr()))
         .header("x-auth-token", &token)
         .header("x-user-id", "spoofed")
         .send()
@@ -396,7 +358,7 @@ async fn https_upstreams_are_verified_with_the_upstream_cafile() {
     std::fs::create_dir_all(&dir).unwrap();
     let gw = Gateway::start(&dir, &upstream_url, &keystone_section(keystone), &[], 1);
     let r = reqwest::Client::new()
-        .get(format!("http://{}/v1/p/stacks", gw.addr))
+        .get(format!("http://{}/v1/p/stacks", gw.addr()))
         .header("x-auth-token", &token)
         .send()
         .await
@@ -554,7 +516,7 @@ async fn max_connections_holds_the_rest_in_the_backlog() {
         keystone_section(keystone)
     );
     let gw = Gateway::start(&pki.dir, &upstream.url(), &config, &[], 1);
-    let addr = gw.addr;
+    let addr = gw.addr();
     tokio::task::spawn_blocking(move || {
         // Two idle keep-alive connections take both slots.
         let mut a = TcpStream::connect(addr).unwrap();
@@ -601,7 +563,7 @@ async fn request_bodies_over_max_request_body_size_are_413() {
     let token = demo_token(keystone).await;
     let http = reqwest::Client::new();
     let post = |body: reqwest::Body| {
-        http.post(format!("http://{}/v1/p/upload", gw.addr))
+        http.post(format!("http://{}/v1/p/upload", gw.addr()))
             .header("x-auth-token", &token)
             .body(body)
             .send()
@@ -622,7 +584,7 @@ async fn request_bodies_over_max_request_body_size_are_413() {
 
     // A chunked body (no declared length) that grows over it: cut off, 413.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
     let head = format!(
         "POST /v1/p/upload HTTP/1.1\r\nhost: gw\r\nx-auth-token: {token}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     );
@@ -670,17 +632,17 @@ async fn serve_speaks_https_and_its_links_say_so() {
     ];
     let mut gw = Gateway::launch(&pki.dir, &config, &args, 2);
     assert!(
-        gw.lines[0].starts_with("listening on https://"),
+        gw.lines()[0].starts_with("listening on https://"),
         "{:?}",
-        gw.lines
+        gw.lines()
     );
     assert!(
-        gw.lines[1].starts_with("cfn listening on https://"),
+        gw.lines()[1].starts_with("cfn listening on https://"),
         "{:?}",
-        gw.lines
+        gw.lines()
     );
-    let rest = gw.addr;
-    let cfn = gw.lines[1].rsplit("://").next().unwrap().to_owned();
+    let rest = gw.addr();
+    let cfn = gw.lines()[1].rsplit("://").next().unwrap().to_owned();
     let http = pki.client();
     let token = demo_token(keystone).await;
     let project = f.demo.project_id.clone().unwrap();

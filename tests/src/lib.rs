@@ -1,6 +1,7 @@
 //! Test support: real Keystone instances (through `scripts/keystone`), their
 //! fixture identities, a recording upstream, fault servers for what a real
-//! Keystone cannot be made to do, log capture, and heatgate processes.
+//! Keystone cannot be made to do, log capture, heatgate processes and
+//! SigV2-signed CFN requests.
 //!
 //! Every test binary gets a running Keystone: the one named by the
 //! `HEATGATE_TEST_KEYSTONE` environment variable (an instance directory, as
@@ -12,6 +13,7 @@ pub mod faults;
 pub mod keystone;
 pub mod logs;
 pub mod process;
+pub mod signing;
 pub mod upstream;
 
 pub use keystone::{Fixtures, Keystone, User};

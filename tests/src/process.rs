@@ -4,9 +4,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a process that printed no listening line gets to exit on its own
+/// before it is killed (its stderr then says why it stopped).
+const EXIT_GRACE: Duration = Duration::from_secs(30);
 
 /// A running `heatgate` subcommand.
 #[derive(Debug)]
@@ -14,6 +18,9 @@ pub struct Process {
     child: Child,
     /// The addresses it printed, in the order asked for.
     pub addrs: Vec<SocketAddr>,
+    /// The stdout lines those addresses came from, trimmed
+    /// (`listening on https://127.0.0.1:4242`), in the same order.
+    pub lines: Vec<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -21,8 +28,9 @@ impl Process {
     /// Runs `command` (its stdout and stderr are taken here) and waits for one
     /// stdout line per prefix, each followed by an address
     /// (`["listening on http://", "cfn listening on http://"]`). An `https://`
-    /// line matches an `http://` prefix too. If the process exits or prints
-    /// something else first, the error carries its stderr.
+    /// line matches an `http://` prefix too ([`Process::lines`] keeps what was
+    /// printed). If the process exits or prints something else first, the
+    /// error carries its stderr.
     pub fn start(mut command: Command, prefixes: &[&str]) -> Result<Process, String> {
         let mut child = command
             .stdout(Stdio::piped())
@@ -32,7 +40,7 @@ impl Process {
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
         let err = child.stderr.take().expect("piped stderr");
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
                 let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
                 s.push_str(&line);
@@ -41,15 +49,30 @@ impl Process {
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut addrs = Vec::new();
+        let mut lines = Vec::new();
         for prefix in prefixes {
             let mut line = String::new();
             let _ = stdout.read_line(&mut line);
-            let line = line.trim().replace("https://", "http://");
-            match line.strip_prefix(prefix).and_then(|a| a.parse().ok()) {
-                Some(addr) => addrs.push(addr),
+            let line = line.trim().to_owned();
+            let addr = line
+                .replace("https://", "http://")
+                .strip_prefix(prefix)
+                .and_then(|a| a.parse().ok());
+            match addr {
+                Some(addr) => {
+                    addrs.push(addr);
+                    lines.push(line);
+                }
                 None => {
-                    let status = child.wait().ok();
-                    std::thread::sleep(Duration::from_millis(100));
+                    let status = match wait_timeout(&mut child, EXIT_GRACE) {
+                        Some(status) => Some(status),
+                        None => {
+                            let _ = child.kill();
+                            child.wait().ok()
+                        }
+                    };
+                    // The process is gone: its stderr is complete once read.
+                    let _ = reader.join();
                     let log = stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     return Err(format!(
                         "expected {prefix:?}, got {line:?} ({status:?}); stderr: {log}"
@@ -62,6 +85,7 @@ impl Process {
         Ok(Process {
             child,
             addrs,
+            lines,
             stderr,
         })
     }
@@ -78,12 +102,56 @@ impl Process {
     pub fn id(&self) -> u32 {
         self.child.id()
     }
+
+    /// `scheme://addr{path}` for the `listener`-th address, with the scheme
+    /// it printed (`http` or `https`).
+    pub fn url(&self, listener: usize, path: &str) -> String {
+        let scheme = if self.lines[listener].contains("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path}", self.addrs[listener])
+    }
+
+    /// Kills it with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends it SIGTERM (a graceful stop) without waiting.
+    pub fn sigterm(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.id().to_string())
+            .status();
+    }
+
+    /// Its exit status once it has exited, or `None` if it is still running
+    /// after `within`.
+    pub fn wait_timeout(&mut self, within: Duration) -> Option<ExitStatus> {
+        wait_timeout(&mut self.child, within)
+    }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+fn wait_timeout(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if started.elapsed() >= within {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
