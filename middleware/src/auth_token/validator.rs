@@ -76,6 +76,33 @@ pub struct TokenValidator {
     max_token_size: usize,
     jws: Option<Arc<JwsKeys>>,
     stats: Arc<ValidatorStats>,
+    catalogs: Arc<CatalogInterner>,
+}
+
+/// One copy of each distinct `X-Service-Catalog` value: the tokens of a
+/// deployment share a handful of catalogs (often one), and the value is the
+/// largest part of a cached token (kilobytes), so cached tokens point at a
+/// shared copy instead of holding their own. Bounded: when full it starts
+/// over (entries already cached keep their copy).
+#[derive(Debug, Default)]
+struct CatalogInterner {
+    values: std::sync::Mutex<std::collections::HashMap<Vec<u8>, http::HeaderValue>>,
+}
+
+impl CatalogInterner {
+    const MAX_DISTINCT: usize = 256;
+
+    fn intern(&self, value: http::HeaderValue) -> http::HeaderValue {
+        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(shared) = values.get(value.as_bytes()) {
+            return shared.clone();
+        }
+        if values.len() >= Self::MAX_DISTINCT {
+            values.clear();
+        }
+        values.insert(value.as_bytes().to_vec(), value.clone());
+        value
+    }
 }
 
 impl std::fmt::Debug for TokenValidator {
@@ -112,6 +139,7 @@ impl TokenValidator {
             max_token_size,
             jws: jws.map(Arc::new),
             stats: Arc::default(),
+            catalogs: Arc::default(),
         }
     }
 
@@ -189,7 +217,8 @@ impl TokenValidator {
                 match self.client.validate(token, options).await {
                     Ok(Validation::Valid(body)) => {
                         let identity = IdentityData::from_token(&body);
-                        let headers = IdentityHeaders::new(&identity, body.catalog.as_deref());
+                        let mut headers = IdentityHeaders::new(&identity, body.catalog.as_deref());
+                        headers.catalog = headers.catalog.map(|c| self.catalogs.intern(c));
                         if identity.is_expired_at(OffsetDateTime::now_utc()) {
                             return Err(TokenRejection::Invalid);
                         }
@@ -219,6 +248,21 @@ mod tests {
 
     /// Every request allocates the future of `validate`; the Keystone call
     /// (several kB of future) must stay out of it, behind a box.
+    #[test]
+    fn equal_catalogs_share_one_copy() {
+        let interner = CatalogInterner::default();
+        let a = interner.intern(http::HeaderValue::from_str("[{\"type\": \"identity\"}]").unwrap());
+        let b = interner.intern(http::HeaderValue::from_str("[{\"type\": \"identity\"}]").unwrap());
+        let c = interner.intern(http::HeaderValue::from_str("[]").unwrap());
+        assert_eq!(a, b);
+        assert_eq!(
+            a.as_bytes().as_ptr(),
+            b.as_bytes().as_ptr(),
+            "one shared copy"
+        );
+        assert_ne!(a, c);
+    }
+
     #[test]
     fn the_cached_path_does_not_carry_the_keystone_call() {
         let url = "http://127.0.0.1:9/v3".parse().expect("a URL");
