@@ -4,6 +4,10 @@
 # to it, in one run on one machine.
 #
 #   (a)  serve: GET /v1/{tenant}/stacks                      (stack list, demo's token)
+#   (f)  the engine alone: (a) through enginebench, i.e. serve's engine (same
+#        configuration and database, same runtime and server loop) without the
+#        authentication layers, demo's identity injected: a/f is what the
+#        layers cost
 #   (b)  serve: GET .../resources/server/metadata            (OS::Nova::Server record)
 #   (c)  serve, CFN listener: DescribeStackResource of the server, SigV2 signed with
 #        the stack's AWS::IAM::AccessKey ([ec2authtoken] verify = "local"). What is
@@ -30,14 +34,26 @@
 # RabbitMQ node and MariaDB server (data in a temporary directory, all on
 # 127.0.0.1, ports picked free) and stops every process it started at exit.
 #
-# Usage: benches/serve_side_by_side.sh [--with-heat]
+# --proxy-heat-api (also benches/proxy_heat_api.sh): no loads and no serve;
+# the real Heat as with --with-heat, `heatgate proxy --upstream <heat-api>`
+# registered as the orchestration endpoint of the run's Keystone (and the same
+# proxy with TLS on its listener), the openstack CLI flow through it (stack
+# create --wait, list, show NAME, resource list NAME, delete --wait), then the
+# Location headers heat-api answers to GET .../stacks/NAME[/resources] through
+# each listener (curl) and those the CLI followed: every one must point back
+# at the proxy, or the run fails. heat.conf gets [oslo_middleware]
+# enable_proxy_headers_parsing = $HEAT_PROXY_HEADERS (true).
+#
+# Usage: benches/serve_side_by_side.sh [--with-heat | --proxy-heat-api]
 # Environment: DURATION (10s), WARMUP (3s), CONNECTIONS (32), ROUNDS (3),
 # WRK_THREADS (1), WORKER_THREADS (serve's [gateway] worker_threads, 2),
-# HEAT_API_PROCESSES (1), HEAT_API_THREADS (4), TARGETS ("a b c d e", plus
-# "ha hb" with --with-heat; any subset), KEEP_TMP (set: keep the temporary
-# directory with the configurations and logs).
+# HEAT_API_PROCESSES (1), HEAT_API_THREADS (4), TARGETS ("a f b c d e", plus
+# "ha hb" with --with-heat; any subset), HEAT_PROXY_HEADERS (true), KEEP_TMP
+# (set: keep the temporary directory with the configurations and logs).
 # Exit status: 0 when every load had only 2xx responses and no socket error
-# (ratios missed are reported, not fatal), 1 otherwise, 2 on a setup failure.
+# (ratios missed are reported, not fatal; with --proxy-heat-api: when the CLI
+# flow passed and every Location pointed at the proxy), 1 otherwise, 2 on a
+# setup failure.
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -47,14 +63,16 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 2; }
 
 WITH_HEAT=0
+PROXY_HEAT_API=0
 for arg in "$@"; do
     case $arg in
     --with-heat) WITH_HEAT=1 ;;
+    --proxy-heat-api) WITH_HEAT=1 PROXY_HEAT_API=1 ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
-    *) die "unknown argument '$arg' (--with-heat, --help)" ;;
+    *) die "unknown argument '$arg' (--with-heat, --proxy-heat-api, --help)" ;;
     esac
 done
 
@@ -66,16 +84,17 @@ WRK_THREADS=${WRK_THREADS:-1}
 WORKER_THREADS=${WORKER_THREADS:-2}
 HEAT_API_PROCESSES=${HEAT_API_PROCESSES:-1}
 HEAT_API_THREADS=${HEAT_API_THREADS:-4}
+HEAT_PROXY_HEADERS=${HEAT_PROXY_HEADERS:-true}
 if ((WITH_HEAT)); then
-    TARGETS=${TARGETS:-a b c d e ha hb}
+    TARGETS=${TARGETS:-a f b c d e ha hb}
 else
-    TARGETS=${TARGETS:-a b c d e}
+    TARGETS=${TARGETS:-a f b c d e}
 fi
 for t in $TARGETS; do
     case $t in
-    a | b | c | d | e) ;;
+    a | b | c | d | e | f) ;;
     ha | hb) ((WITH_HEAT)) || die "target $t needs --with-heat" ;;
-    *) die "unknown target '$t' (a b c d e ha hb)" ;;
+    *) die "unknown target '$t' (a b c d e f ha hb)" ;;
     esac
 done
 HEAT_VENV=$ROOT/.bench/heat-venv
@@ -124,10 +143,10 @@ install_heat_venv() {
 install_debian
 scripts/keystone install
 ((WITH_HEAT)) && install_heat_venv
-log "building heatgate (release)"
-cargo build --release -p heatgate
+log "building heatgate and enginebench (release)"
+cargo build --release -p heatgate -p heatgate-benches --bin heatgate --bin enginebench
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-[[ -x $BIN/heatgate ]] || die "release binary not found in $BIN"
+[[ -x $BIN/heatgate && -x $BIN/enginebench ]] || die "release binaries not found in $BIN"
 
 # ---------------------------------------------------------------- cleanup
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/heatgate-serve-bench.XXXXXX")
@@ -292,11 +311,12 @@ create_stack() {
 }
 
 # ---------------------------------------------------------------- heatgate serve
-mkdir -p "$TMP/serve/data"
-printf '%s' "$HEAT_PASSWORD" >"$TMP/serve/heat-password"
-printf '%s' "$DOMAIN_ADMIN_PASSWORD" >"$TMP/serve/domain-admin-password"
-head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/serve/auth-encryption-key"
-cat >"$TMP/serve/heatgate.toml" <<EOF
+start_serve() {
+    mkdir -p "$TMP/serve/data"
+    printf '%s' "$HEAT_PASSWORD" >"$TMP/serve/heat-password"
+    printf '%s' "$DOMAIN_ADMIN_PASSWORD" >"$TMP/serve/domain-admin-password"
+    head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/serve/auth-encryption-key"
+    cat >"$TMP/serve/heatgate.toml" <<EOF
 [gateway]
 worker_threads = $WORKER_THREADS
 
@@ -321,35 +341,35 @@ data_dir = "$TMP/serve/data"
 [ec2authtoken]
 verify = "local"
 EOF
-log "starting heatgate serve (worker_threads $WORKER_THREADS)"
-# Started again (on an empty data directory) when it exits at once with
-# "database is locked": opening a new engine database races at times.
-SERVE="" SERVE_CFN=""
-for ((attempt = 1; attempt <= 3; attempt++)); do
-    : >"$TMP/serve/out"
-    RUST_LOG=warn "$BIN/heatgate" serve --config "$TMP/serve/heatgate.toml" \
-        --listen 127.0.0.1:0 --cfn-listen 127.0.0.1:0 >"$TMP/serve/out" 2>"$TMP/serve/err" &
-    PIDS+=($!)
-    for ((i = 0; i < 300; i++)); do
-        SERVE=$(sed -n 's|^listening on http://||p' "$TMP/serve/out" | head -n 1)
-        SERVE_CFN=$(sed -n 's|^cfn listening on http://||p' "$TMP/serve/out" | head -n 1)
-        [[ -n $SERVE && -n $SERVE_CFN ]] && break 2
-        kill -0 "${PIDS[-1]}" 2>/dev/null || break
-        sleep 0.1
+    log "starting heatgate serve (worker_threads $WORKER_THREADS)"
+    # Started again (on an empty data directory) when it exits at once with
+    # "database is locked": opening a new engine database races at times.
+    SERVE="" SERVE_CFN=""
+    for ((attempt = 1; attempt <= 3; attempt++)); do
+        : >"$TMP/serve/out"
+        RUST_LOG=warn "$BIN/heatgate" serve --config "$TMP/serve/heatgate.toml" \
+            --listen 127.0.0.1:0 --cfn-listen 127.0.0.1:0 >"$TMP/serve/out" 2>"$TMP/serve/err" &
+        PIDS+=($!)
+        for ((i = 0; i < 300; i++)); do
+            SERVE=$(sed -n 's|^listening on http://||p' "$TMP/serve/out" | head -n 1)
+            SERVE_CFN=$(sed -n 's|^cfn listening on http://||p' "$TMP/serve/out" | head -n 1)
+            [[ -n $SERVE && -n $SERVE_CFN ]] && break 2
+            kill -0 "${PIDS[-1]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "${PIDS[-1]}" 2>/dev/null && break
+        if ! grep -q 'database is locked' "$TMP/serve/err" || ((attempt == 3)); then
+            die "heatgate serve exited: $(tail -n 5 "$TMP/serve/err")"
+        fi
+        log "heatgate serve exited at start ($(tail -n 1 "$TMP/serve/err")): starting it again"
+        rm -rf "$TMP/serve/data" && mkdir "$TMP/serve/data"
     done
-    kill -0 "${PIDS[-1]}" 2>/dev/null && break
-    if ! grep -q 'database is locked' "$TMP/serve/err" || ((attempt == 3)); then
-        die "heatgate serve exited: $(tail -n 5 "$TMP/serve/err")"
-    fi
-    log "heatgate serve exited at start ($(tail -n 1 "$TMP/serve/err")): starting it again"
-    rm -rf "$TMP/serve/data" && mkdir "$TMP/serve/data"
-done
-[[ -n $SERVE && -n $SERVE_CFN ]] || die "heatgate serve printed no listening lines: $(tail -n 5 "$TMP/serve/err")"
+    [[ -n $SERVE && -n $SERVE_CFN ]] || die "heatgate serve printed no listening lines: $(tail -n 5 "$TMP/serve/err")"
 
-# The stack: a server with metadata, an IAM access key whose AccessPolicy
-# allows the server (for CFN), and the two kinds of wait condition handle
-# (for signals; no wait condition, so the stack completes at once).
-cat >"$TMP/serve/template.yaml" <<'EOF'
+    # The stack: a server with metadata, an IAM access key whose AccessPolicy
+    # allows the server (for CFN), and the two kinds of wait condition handle
+    # (for signals; no wait condition, so the stack completes at once).
+    cat >"$TMP/serve/template.yaml" <<'EOF'
 heat_template_version: 2018-08-31
 description: heatgate serve benchmark
 resources:
@@ -385,21 +405,23 @@ outputs:
   signal_url:
     value: {get_resource: cfn_handle}
 EOF
+    SERVE_API=http://$SERVE/v1/$DEMO_PROJECT
+    log "creating stack '$STACK' through serve ($SERVE, CFN $SERVE_CFN)"
+    create_stack "$SERVE_API" "$STACK" "$TMP/serve/template.yaml"
+    SERVE_STACK_ID=$STACK_ID
+    helper get 'stack.outputs[output_key=access].output_value' 'stack.outputs[output_key=signal_url].output_value' \
+        <"$TMP/http.body" >"$TMP/serve/outputs"
+    helper get 'stack.outputs[output_key=secret].output_value' <"$TMP/http.body" >"$TMP/serve/access-secret"
+    { read -r ACCESS_KEY && read -r SIGNAL_URL; } <"$TMP/serve/outputs"
+    code=$(http GET "$SERVE_API/stacks/$STACK/$SERVE_STACK_ID/resources/handle" "$DEMO_TOKEN")
+    [[ $code == 200 ]] || die "handle resource show answered $code"
+    HANDLE_TOKEN=$(helper get resource.attributes.token <"$TMP/http.body")
+    HANDLE_ENDPOINT=$(helper get resource.attributes.endpoint <"$TMP/http.body")
+    [[ $HANDLE_ENDPOINT == "http://$SERVE/"* && $SIGNAL_URL == "http://$SERVE_CFN/"* ]] ||
+        die "unexpected signal URLs: $HANDLE_ENDPOINT $SIGNAL_URL"
+}
 STACK=bench
-SERVE_API=http://$SERVE/v1/$DEMO_PROJECT
-log "creating stack '$STACK' through serve ($SERVE, CFN $SERVE_CFN)"
-create_stack "$SERVE_API" "$STACK" "$TMP/serve/template.yaml"
-SERVE_STACK_ID=$STACK_ID
-helper get 'stack.outputs[output_key=access].output_value' 'stack.outputs[output_key=signal_url].output_value' \
-    <"$TMP/http.body" >"$TMP/serve/outputs"
-helper get 'stack.outputs[output_key=secret].output_value' <"$TMP/http.body" >"$TMP/serve/access-secret"
-{ read -r ACCESS_KEY && read -r SIGNAL_URL; } <"$TMP/serve/outputs"
-code=$(http GET "$SERVE_API/stacks/$STACK/$SERVE_STACK_ID/resources/handle" "$DEMO_TOKEN")
-[[ $code == 200 ]] || die "handle resource show answered $code"
-HANDLE_TOKEN=$(helper get resource.attributes.token <"$TMP/http.body")
-HANDLE_ENDPOINT=$(helper get resource.attributes.endpoint <"$TMP/http.body")
-[[ $HANDLE_ENDPOINT == "http://$SERVE/"* && $SIGNAL_URL == "http://$SERVE_CFN/"* ]] ||
-    die "unexpected signal URLs: $HANDLE_ENDPOINT $SIGNAL_URL"
+((PROXY_HEAT_API)) || start_serve
 
 # ---------------------------------------------------------------- Heat 27.0.1
 start_heat() {
@@ -450,7 +472,8 @@ start_heat() {
     local admin sid type url
     admin=$(ks_token "$ADMIN_ID" "$ADMIN_PASSWORD" "$ADMIN_PROJECT")
     for type in orchestration cloudformation; do
-        url=http://127.0.0.1:$HEAT_API_PORT/v1/%\(tenant_id\)s
+        # With --proxy-heat-api the clients reach heat-api through the proxy.
+        url=${ORCHESTRATION_BASE:-http://127.0.0.1:$HEAT_API_PORT}/v1/%\(tenant_id\)s
         [[ $type == cloudformation ]] && url=http://127.0.0.1:$HEAT_CFN_PORT/v1
         printf '{"service": {"type": "%s", "name": "heat-%s"}}' "$type" "$type" >"$H/req.json"
         [[ $(http POST "$AUTH_URL/services" "$admin" "$H/req.json") == 201 ]] ||
@@ -515,6 +538,10 @@ endpoint_override = $KS_BASE
 
 [oslo_policy]
 enforce_new_defaults = false
+
+[oslo_middleware]
+# Honour X-Forwarded-Proto / -Host (http_proxy_to_wsgi in api-paste.ini).
+enable_proxy_headers_parsing = $HEAT_PROXY_HEADERS
 EOF
     log "heat-manage db_sync"
     "$HEAT_VENV/bin/heat-manage" --config-file "$H/heat.conf" db_sync >"$H/db_sync.log" 2>&1 ||
@@ -563,11 +590,217 @@ EOF
     create_stack "$HEAT_API" "$STACK" "$H/template.yaml"
     HEAT_STACK_ID=$STACK_ID
 }
+if ((PROXY_HEAT_API)); then
+    PROXY_PORT=$(free_port)
+    ORCHESTRATION_BASE=http://127.0.0.1:$PROXY_PORT
+fi
 ((WITH_HEAT)) && start_heat
+
+# ---------------------------------------------------------------- heatgate proxy -> heat-api
+# --proxy-heat-api: `heatgate proxy` in front of heat-api, registered as the
+# orchestration endpoint; the openstack CLI flow through it, then the Location
+# headers heat-api answers through the proxy must point back at the proxy.
+
+# start_proxy NAME CONFIG ADDRESS: a `heatgate proxy` in front of heat-api.
+start_proxy() {
+    local P=$TMP/proxy i
+    RUST_LOG=warn "$BIN/heatgate" proxy --upstream "http://127.0.0.1:$HEAT_API_PORT" --config "$2" \
+        --listen "$3" >"$P/$1.out" 2>"$P/$1.err" &
+    PIDS+=($!)
+    for ((i = 0; i < 300; i++)); do
+        grep -q '^listening on ' "$P/$1.out" && return 0
+        kill -0 "${PIDS[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    die "heatgate proxy ($1) did not start: $(tail -n 5 "$P/$1.err")"
+}
+
+# The openstack CLI as demo, with --debug: keystoneauth logs every response's
+# headers (tokens only as hashes), the redirects it followed included. Fails
+# when a request to Heat went anywhere but $PROXY.
+CLI_N=0
+os_cli() {
+    local P=$TMP/proxy
+    CLI_N=$((CLI_N + 1))
+    printf '$ openstack %s\n' "$*" >>"$P/cli.txt"
+    if ! env OS_AUTH_URL="$AUTH_URL" OS_IDENTITY_API_VERSION=3 OS_USER_ID="$DEMO_ID" \
+        OS_PASSWORD="$DEMO_PASSWORD" OS_PROJECT_ID="$DEMO_PROJECT" OS_REGION_NAME="$REGION" \
+        OS_INTERFACE=public "$OS_CLI" --debug "$@" >"$P/cli.$CLI_N.out" 2>"$P/cli.$CLI_N.debug"; then
+        log "openstack $* failed: $(grep -v '^REQ\|^RESP' "$P/cli.$CLI_N.debug" | tail -n 5)"
+        return 1
+    fi
+    cat "$P/cli.$CLI_N.out" >>"$P/cli.txt"
+    if grep -o "REQ: curl -g -i -X [A-Z]* [^ ]*/v1/$DEMO_PROJECT[^ ]*" "$P/cli.$CLI_N.debug" |
+        grep -v " $PROXY/v1/" >"$P/cli.$CLI_N.around"; then
+        log "openstack $* went around the proxy: $(head -n 3 "$P/cli.$CLI_N.around")"
+        return 1
+    fi
+    grep -o '[Ll]ocation: [^ ]*' "$P/cli.$CLI_N.debug" | sed "s|^|openstack $1 $2: |" >>"$P/locations" || true
+}
+
+# check_location BASE PATH [CURL_OPTIONS...]: GET BASE/PATH (demo's token)
+# must be heat-api's 302 with a Location under BASE.
+check_location() {
+    local P=$TMP/proxy base=$1 path=$2 code loc
+    shift 2
+    printf 'X-Auth-Token: %s\n' "$DEMO_TOKEN" >"$P/curl.headers"
+    code=$(curl -s -D "$P/curl.head" -o /dev/null -w '%{http_code}' --max-time 60 "$@" \
+        -H "@$P/curl.headers" -H 'Accept: application/json' "$base$path")
+    loc=$(tr -d '\r' <"$P/curl.head" | awk 'tolower($1) == "location:" {print $2}')
+    echo "curl GET $base$path: $code $loc" >>"$P/locations"
+    if [[ $code != 302 || $loc != "$base/"* ]]; then
+        log "GET $base$path answered $code, Location '$loc': not back at $base"
+        PROXY_BAD=1
+    fi
+}
+
+proxy_heat_api() {
+    local P=$TMP/proxy tls_port p name=through-proxy
+    PROXY_BAD=0
+    mkdir -p "$P"
+    printf '%s' "$HEAT_PASSWORD" >"$P/heat-password"
+    cat >"$P/proxy.toml" <<EOF
+[gateway]
+worker_threads = $WORKER_THREADS
+
+[keystone_authtoken]
+auth_url = "$AUTH_URL"
+www_authenticate_uri = "$KS_BASE"
+username = "$HEAT_USER"
+password_file = "$P/heat-password"
+project_name = "service"
+user_domain_id = "default"
+project_domain_id = "default"
+EOF
+    PROXY=http://127.0.0.1:$PROXY_PORT
+    start_proxy plain "$P/proxy.toml" "127.0.0.1:$PROXY_PORT"
+    # The same proxy with TLS on its listener: heat-api learns the scheme
+    # only from X-Forwarded-Proto there.
+    TLS_PROXY=""
+    if command -v openssl >/dev/null 2>&1; then
+        openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+            -addext subjectAltName=IP:127.0.0.1 -keyout "$P/key.pem" -out "$P/cert.pem" 2>/dev/null ||
+            die "openssl could not make a certificate"
+        {
+            printf '[gateway]\nworker_threads = %s\ncert_file = "%s"\nkey_file = "%s"\n' \
+                "$WORKER_THREADS" "$P/cert.pem" "$P/key.pem"
+            sed -n '/^\[keystone_authtoken\]/,$p' "$P/proxy.toml"
+        } >"$P/proxy-tls.toml"
+        tls_port=$(free_port)
+        start_proxy tls "$P/proxy-tls.toml" "127.0.0.1:$tls_port"
+        TLS_PROXY=https://127.0.0.1:$tls_port
+    fi
+    log "heatgate proxy at $PROXY${TLS_PROXY:+ and $TLS_PROXY} in front of heat-api (127.0.0.1:$HEAT_API_PORT)"
+
+    OS_CLI=$ROOT/.oracles/clients-venv/bin/openstack
+    [[ -x $OS_CLI ]] || scripts/oracles clients >/dev/null || die "scripts/oracles clients failed"
+    [[ -x $OS_CLI ]] || die "no openstack CLI in .oracles/clients-venv"
+    cat >"$P/template.yaml" <<'EOF'
+heat_template_version: 2018-08-31
+description: heatgate proxy in front of heat-api
+resources:
+  server:
+    type: OS::Heat::None
+    metadata:
+      role: web
+EOF
+    log "openstack CLI through the proxy: stack create --wait, list, show, resource list, delete --wait"
+    os_cli stack create --wait -t "$P/template.yaml" "$name" || PROXY_BAD=1
+    os_cli stack list || PROXY_BAD=1
+    grep -q "$name" "$P/cli.$CLI_N.out" || { log "stack list through the proxy does not list $name" && PROXY_BAD=1; }
+    os_cli stack show "$name" || PROXY_BAD=1
+    grep -q CREATE_COMPLETE "$P/cli.$CLI_N.out" || { log "stack show: not CREATE_COMPLETE" && PROXY_BAD=1; }
+    os_cli stack resource list "$name" || PROXY_BAD=1
+    grep -q OS::Heat::None "$P/cli.$CLI_N.out" || { log "resource list: no server" && PROXY_BAD=1; }
+
+    # The redirects heat-api answers to requests by name, through each listener
+    # and under another name of the same address.
+    for p in "/v1/$DEMO_PROJECT/stacks/$name" "/v1/$DEMO_PROJECT/stacks/$name/resources"; do
+        check_location "$PROXY" "$p"
+        check_location "http://localhost:$PROXY_PORT" "$p"
+        [[ -z $TLS_PROXY ]] || check_location "$TLS_PROXY" "$p" --cacert "$P/cert.pem"
+    done
+    # The links of the stack's representation point at the proxy too.
+    [[ $(http GET "$PROXY/v1/$DEMO_PROJECT/stacks/$name" "$DEMO_TOKEN") == 200 ]] ||
+        { log "stack show through the proxy (redirect followed) failed" && PROXY_BAD=1; }
+    "$PY" -c 'import json, sys
+for link in json.load(open(sys.argv[1]))["stack"]["links"]:
+    print("stack links: " + link["href"])' "$TMP/http.body" >>"$P/locations" || PROXY_BAD=1
+    if grep '^stack links: ' "$P/locations" | grep -v "^stack links: $PROXY/" >&2; then
+        log "a link of the stack does not point at the proxy"
+        PROXY_BAD=1
+    fi
+
+    os_cli stack delete --yes --wait "$name" || PROXY_BAD=1
+    os_cli stack list || PROXY_BAD=1
+    ! grep -q "$name" "$P/cli.$CLI_N.out" || { log "$name is still listed after delete" && PROXY_BAD=1; }
+
+    # Every Location the CLI followed points at the proxy; stack show by name
+    # was redirected.
+    if grep '^openstack ' "$P/locations" | grep -v ": [Ll]ocation: $PROXY/" >&2; then
+        log "a Location the CLI followed does not point at the proxy"
+        PROXY_BAD=1
+    fi
+    grep -q '^openstack stack show: [Ll]ocation: ' "$P/locations" ||
+        { log "openstack stack show NAME saw no redirect (heat-api answers 302 by name)" && PROXY_BAD=1; }
+
+    {
+        echo "heatgate proxy in front of Heat 27.0.1's heat-api (uWSGI ${HEAT_API_PROCESSES}x$HEAT_API_THREADS);" \
+            "heat.conf [oslo_middleware] enable_proxy_headers_parsing = $HEAT_PROXY_HEADERS"
+        echo "proxy: $PROXY${TLS_PROXY:+ and $TLS_PROXY (TLS)}; heat-api: http://127.0.0.1:$HEAT_API_PORT;" \
+            "orchestration endpoint in the catalog: $PROXY/v1/%(tenant_id)s"
+        echo
+        sed "s|$DEMO_PROJECT|{project}|g" "$P/cli.txt"
+        echo
+        echo "Location headers and links heat-api answered through the proxy:"
+        sed "s|$DEMO_PROJECT|{project}|g; s|/stacks/\([^/ ]*\)/[0-9a-f-]\{36\}|/stacks/\1/{id}|g" "$P/locations"
+        echo
+        if ((PROXY_BAD)); then
+            echo "FAILED: see the messages above."
+        else
+            echo "Every request went through the proxy; every Location and link points back at it."
+        fi
+    } >"$TMP/proxy-report.txt"
+    mkdir -p "$ROOT/.bench"
+    cp "$TMP/proxy-report.txt" "$ROOT/.bench/proxy-heat-api-last.txt"
+    cat "$TMP/proxy-report.txt"
+    return "$PROXY_BAD"
+}
+if ((PROXY_HEAT_API)); then
+    rc=0
+    proxy_heat_api || rc=$?
+    exit "$rc"
+fi
 
 # ---------------------------------------------------------------- targets
 # The measured token: a fresh demo token, warmed by the checks below.
 BENCH_DEMO_TOKEN=$(ks_token "$DEMO_ID" "$DEMO_PASSWORD" "$DEMO_PROJECT")
+
+# (f): the engine alone: enginebench serves serve's engine (same configuration,
+# same database, same runtime and server loop) without the authentication
+# layers, every request carrying the identity of BENCH_DEMO_TOKEN (validated
+# once by Keystone at its start).
+ENGINE_ALONE=""
+if [[ " $TARGETS " == *" f "* ]]; then
+    printf '%s' "$BENCH_DEMO_TOKEN" >"$TMP/serve/bench-token"
+    log "starting enginebench on serve's engine database"
+    for ((attempt = 1; attempt <= 3; attempt++)); do
+        : >"$TMP/serve/engine-alone.out"
+        RUST_LOG=warn "$BIN/enginebench" --config "$TMP/serve/heatgate.toml" --token-file "$TMP/serve/bench-token" \
+            --listen 127.0.0.1:0 >"$TMP/serve/engine-alone.out" 2>"$TMP/serve/engine-alone.err" &
+        PIDS+=($!)
+        for ((i = 0; i < 300; i++)); do
+            ENGINE_ALONE=$(sed -n 's|^listening on http://||p' "$TMP/serve/engine-alone.out" | head -n 1)
+            [[ -n $ENGINE_ALONE ]] && break 2
+            kill -0 "${PIDS[-1]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        if ! grep -q 'database is locked' "$TMP/serve/engine-alone.err" || ((attempt == 3)); then
+            die "enginebench exited: $(tail -n 5 "$TMP/serve/engine-alone.err")"
+        fi
+        log "enginebench exited at start ($(tail -n 1 "$TMP/serve/engine-alone.err")): starting it again"
+    done
+fi
 SIG_BODY_REST='{"status": "SUCCESS", "reason": "bench", "data": "ok", "id": "bench"}'
 SIG_BODY_CFN='{"Status": "SUCCESS", "Reason": "bench", "UniqueId": "bench", "Data": "ok"}'
 declare -A NAME HOSTPORT METHOD TPATH TOKEN BODY CTYPE EXPECT
@@ -575,6 +808,8 @@ set_target() { # T NAME HOST:PORT METHOD PATH TOKEN BODY CONTENT_TYPE EXPECTED_S
     NAME[$1]=$2 HOSTPORT[$1]=$3 METHOD[$1]=$4 TPATH[$1]=$5 TOKEN[$1]=$6 BODY[$1]=$7 CTYPE[$1]=$8 EXPECT[$1]=$9
 }
 set_target a "serve GET /stacks" "$SERVE" GET "/v1/$DEMO_PROJECT/stacks" "$BENCH_DEMO_TOKEN" "" "" "$SERVE_STACK_ID"
+set_target f "engine alone GET /stacks (no auth layers)" "$ENGINE_ALONE" GET "/v1/$DEMO_PROJECT/stacks" \
+    "$BENCH_DEMO_TOKEN" "" "" "$SERVE_STACK_ID"
 set_target b "serve GET .../server/metadata" "$SERVE" GET \
     "/v1/$DEMO_PROJECT/stacks/$STACK/$SERVE_STACK_ID/resources/server/metadata" "$BENCH_DEMO_TOKEN" "" "" '"role":"web"'
 set_target c "serve CFN DescribeStackResource" "$SERVE_CFN" GET "" "" "" "" \
@@ -695,12 +930,18 @@ report() {
     echo
     echo "(c) replays one signed GET (SigV2, Timestamp = the load's start); (d) and (e) are signals per second."
     local pair num den target rounds ratio verdict
-    for pair in "a ha 100" "b hb 100"; do
+    for pair in "a ha 100" "b hb 100" "a f -"; do
         read -r num den target <<<"$pair"
         [[ -n ${RPS[$num]:-} && -n ${RPS[$den]:-} ]] || continue
         rounds=$(paste -d' ' <(cut -d' ' -f1 "$TMP/results/$num.rows") <(cut -d' ' -f1 "$TMP/results/$den.rows") |
-            awk '{ printf "%.1f\n", $1 / $2 }')
+            awk -v p="$([[ $target == - ]] && echo 2 || echo 1)" '{ printf "%.*f\n", p, $1 / $2 }')
         ratio=$(sort -g <<<"$rounds" | sed -n "$(((ROUNDS + 1) / 2))p")
+        if [[ $target == - ]]; then
+            # What the layers cost: serve's req/s as a share of the engine's alone.
+            printf '%s/%s = %7s  [%s]  (serve vs the engine without the layers)\n' "$num" "$den" "$ratio" \
+                "$(paste -sd' ' <<<"$rounds")"
+            continue
+        fi
         verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN { print (r >= t) ? "ok" : "MISSED" }')
         printf '%s/%s = %7s  [%s]  target >= %-4s %s\n' "$num" "$den" "$ratio" "$(paste -sd' ' <<<"$rounds")" \
             "$target" "$verdict"

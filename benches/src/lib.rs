@@ -26,6 +26,8 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod serve;
+
 use std::path::PathBuf;
 
 use axum::Router;
