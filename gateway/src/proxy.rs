@@ -20,7 +20,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::listen::ArrivedOverTls;
 
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -72,8 +72,15 @@ impl UpstreamError {
 }
 
 /// Forwards requests to one upstream base URL.
+///
+/// Cloned for every request: everything is behind one `Arc`.
 #[derive(Clone, Debug)]
 pub struct Proxy {
+    inner: Arc<ProxyInner>,
+}
+
+#[derive(Debug)]
+struct ProxyInner {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
@@ -121,32 +128,55 @@ impl Proxy {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         Ok(Self {
-            client,
-            scheme,
-            authority,
-            base_path: upstream.path().trim_end_matches('/').to_owned(),
-            timeout,
-            max_body: None,
+            inner: Arc::new(ProxyInner {
+                client,
+                scheme,
+                authority,
+                base_path: upstream.path().trim_end_matches('/').to_owned(),
+                timeout,
+                max_body: None,
+            }),
         })
     }
 
     /// Refuses request bodies larger than `limit` bytes with a 413 (`None`:
     /// no limit).
     pub fn with_body_limit(mut self, limit: Option<u64>) -> Self {
-        self.max_body = limit;
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.max_body = limit,
+            None => {
+                let old = &self.inner;
+                self.inner = Arc::new(ProxyInner {
+                    client: old.client.clone(),
+                    scheme: old.scheme.clone(),
+                    authority: old.authority.clone(),
+                    base_path: old.base_path.clone(),
+                    timeout: old.timeout,
+                    max_body: limit,
+                });
+            }
+        }
         self
     }
+}
 
+impl ProxyInner {
     fn target(&self, uri: &Uri) -> Result<Uri, http::Error> {
-        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(format!("{}{}", self.base_path, path_and_query))
-            .build()
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(match (self.base_path.is_empty(), uri.path_and_query()) {
+            // No base path: the request's own path and query, shared, not copied.
+            (true, Some(p)) => p.clone(),
+            (_, p) => {
+                let p = p.map_or("/", |p| p.as_str());
+                http::uri::PathAndQuery::try_from(format!("{}{p}", self.base_path))?
+            }
+        });
+        Ok(Uri::from_parts(parts)?)
     }
 
-    async fn forward(self, mut request: Request<Body>) -> Response<Body> {
+    async fn forward(&self, mut request: Request<Body>) -> Response<Body> {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -176,7 +206,8 @@ impl Proxy {
                 Some(prior) => format!("{prior}, {ip}"),
                 None => ip.to_string(),
             };
-            if let Ok(v) = HeaderValue::from_str(&forwarded) {
+            // Validated, then used as it is (no second copy).
+            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(forwarded)) {
                 headers.insert(X_FORWARDED_FOR, v);
             }
         }
@@ -222,15 +253,46 @@ fn forwarded_proto(over_tls: bool) -> HeaderValue {
 
 /// Removes the hop-by-hop headers, including those named in `Connection`.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    for name in HOP_BY_HOP.iter().chain(named.iter()) {
-        headers.remove(name);
+    // One pass over the names (most messages carry none of them, or only
+    // `Connection`), then remove only what is there.
+    let mut present = [false; 8];
+    let mut any = false;
+    for name in headers.keys() {
+        // Every hop-by-hop name starts with one of these (the identity headers
+        // the layers add, `x-...`, do not).
+        if !matches!(
+            name.as_str().as_bytes().first(),
+            Some(b'c' | b'k' | b'p' | b't' | b'u')
+        ) {
+            continue;
+        }
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+            any = true;
+        }
+    }
+    if !any {
+        return;
+    }
+    // `present[0]` is `Connection`: the names it lists go too.
+    if present[0] {
+        let listed: Vec<HeaderValue> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .cloned()
+            .collect();
+        for value in &listed {
+            let Ok(value) = value.to_str() else { continue };
+            for name in value.split(',') {
+                // Looked up without allocating; an invalid name finds nothing.
+                headers.remove(name.trim());
+            }
+        }
+    }
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
@@ -244,8 +306,8 @@ impl tower::Service<Request<Body>> for Proxy {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.forward(request).await) })
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(inner.forward(request).await) })
     }
 }
 
@@ -280,6 +342,7 @@ mod tests {
         )
         .unwrap();
         let t = p
+            .inner
             .target(&"/v1/p/stacks?a=1&b=%20".parse().unwrap())
             .unwrap();
         assert_eq!(
@@ -307,6 +370,7 @@ mod tests {
         .unwrap()
         .with_body_limit(Some(10));
         let r = p
+            .inner
             .forward(
                 Request::post("/x")
                     .header(header::CONTENT_LENGTH, "11")
@@ -344,6 +408,7 @@ mod tests {
         )
         .unwrap();
         let r = p
+            .inner
             .forward(Request::get("/x").body(Body::empty()).unwrap())
             .await;
         assert_eq!(r.status(), StatusCode::BAD_GATEWAY);

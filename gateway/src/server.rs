@@ -1,5 +1,6 @@
 //! Running the listeners: runtime, layers, graceful shutdown.
 
+use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,21 +8,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::Router;
 use heatgate_keystone::Client;
 use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
 use heatgate_middleware::auth_token::AuthTokenLayer;
 use heatgate_middleware::ec2token::Ec2TokenLayer;
-use heatgate_middleware::identity_assertion::{AssertionKey, SignAssertionLayer};
+use heatgate_middleware::identity_assertion::{AssertionKey, SignAssertion, SignAssertionLayer};
 use http::header::{HeaderName, AUTHORIZATION};
+use http::{Request, Response};
 use tokio_rustls::TlsAcceptor;
+use tower::util::Either;
 use tower::Layer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::config::{Config, ConfigError, Flavor, GatewaySection};
 use crate::listen::accept_loop;
 use crate::observability::logging::load_layers_and_init;
-use crate::observability::{label_all, metrics_app, observe, registry, Health};
+use crate::observability::{label_all, label_response, metrics_app, observe, registry, Health};
 use crate::proxy::Proxy;
 
 pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
@@ -49,12 +53,13 @@ fn sensitive_headers() -> [HeaderName; 6] {
     ]
 }
 
-/// The REST listener's authentication in front of `inner`; its Keystone client
-/// and token cache counters are exported in the process's metrics.
-pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigError> {
+/// The REST listener's authentication layer for `[gateway] flavor`; its
+/// Keystone client and token cache counters are exported in the process's
+/// metrics.
+fn auth_layer(config: &Config) -> Result<Either<AuthTokenLayer, AuthPasswordLayer>, ConfigError> {
     let section = &config.keystone_authtoken;
     let client = Client::new(section.client_config()?).map_err(|e| ConfigError(e.to_string()))?;
-    let router = match config.gateway.flavor {
+    Ok(match config.gateway.flavor {
         Flavor::Keystone => {
             if client.config().service_auth.is_none() {
                 return Err(ConfigError(
@@ -65,7 +70,7 @@ pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigErr
                 .map_err(|e| ConfigError(format!("[keystone_authtoken] {e}")))?;
             registry().keystone_client("auth_token", layer.validator().client());
             registry().auth_token(layer.validator());
-            inner.layer(layer)
+            Either::Left(layer)
         }
         Flavor::Standalone => {
             let auth_url = section.auth_url()?;
@@ -77,10 +82,43 @@ pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigErr
                 layer_config.cache_time = Duration::from_secs(secs);
             }
             registry().keystone_client("auth_password", &client);
-            inner.layer(AuthPasswordLayer::new(layer_config, client))
+            Either::Right(AuthPasswordLayer::new(layer_config, client))
         }
+    })
+}
+
+/// The REST listener's authentication in front of `inner`; its Keystone client
+/// and token cache counters are exported in the process's metrics.
+pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigError> {
+    let router = match auth_layer(config)? {
+        Either::Left(layer) => inner.layer(layer),
+        Either::Right(layer) => inner.layer(layer),
     };
     Ok(router.layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers())))
+}
+
+/// [`authenticated`] then [`label_all`] around a service that routes nothing
+/// itself (the proxy's upstream), stacked as one service: a router would box
+/// each layer separately and clone the whole chain for every request.
+fn authenticated_service<S>(
+    config: &Config,
+    inner: S,
+    label: &'static str,
+) -> Result<Router, ConfigError>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let service = tower::ServiceBuilder::new()
+        .map_response(move |response| label_response(response, label))
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers()))
+        .layer(auth_layer(config)?)
+        .service(inner);
+    Ok(Router::new().fallback_service(service))
 }
 
 /// Arguments of `heatgate proxy`.
@@ -151,12 +189,12 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(p) => p.with_body_limit(config.gateway.max_request_body_size),
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
-        let proxy = match upstream_router(proxy, &upstream, assertion_key.as_ref()) {
+        let proxy = match upstream_service(proxy, &upstream, assertion_key.as_ref()) {
             Ok(r) => r,
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
-        let app = match authenticated(&config, proxy) {
-            Ok(app) => label_all(app, "upstream"),
+        let app = match authenticated_service(&config, proxy, "upstream") {
+            Ok(app) => app,
             Err(e) => return config_error(e),
         };
         let health = match Health::new(&config.keystone_authtoken) {
@@ -214,14 +252,23 @@ fn upstream_router(
     upstream: &http::Uri,
     assertion_key: Option<&AssertionKey>,
 ) -> Result<Router, String> {
+    upstream_service(proxy, upstream, assertion_key).map(|s| Router::new().fallback_service(s))
+}
+
+/// [`upstream_router`]'s service, without the router.
+fn upstream_service(
+    proxy: Proxy,
+    upstream: &http::Uri,
+    assertion_key: Option<&AssertionKey>,
+) -> Result<Either<Proxy, SignAssertion<Proxy>>, String> {
     match assertion_key {
-        None => Ok(Router::new().fallback_service(proxy)),
+        None => Ok(Either::Left(proxy)),
         Some(_) if !upstream.path().trim_matches('/').is_empty() => {
             Err("an engine upstream (with [engine] assertion_key) cannot have a base path".into())
         }
-        Some(key) => {
-            Ok(Router::new().fallback_service(SignAssertionLayer::new(key.clone()).layer(proxy)))
-        }
+        Some(key) => Ok(Either::Right(
+            SignAssertionLayer::new(key.clone()).layer(proxy),
+        )),
     }
 }
 

@@ -50,10 +50,17 @@ impl Route {
 /// Wraps `app` (one listener) with the request id layer (outermost) and the
 /// request metrics and access log of `listener`.
 pub fn observe(app: Router, listener: &'static str) -> Router {
-    app.layer(metrics::HttpMetricsLayer::new(
-        registry().listener(listener),
-    ))
-    .layer(SetRequestIdLayer::new())
+    // Around the whole router, as one service: `Router::layer` would wrap
+    // each route and the fallback in a boxed service of its own, cloned
+    // (with everything inside it) for every request.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new())
+            .layer(metrics::HttpMetricsLayer::new(
+                registry().listener(listener),
+            ))
+            .service(app),
+    )
 }
 
 /// The metrics listener's service: `/metrics` and `/healthcheck`.
@@ -88,13 +95,17 @@ pub fn label_routes(router: Router) -> Router {
 /// Labels every response of `router` that has no label yet with `name`.
 pub fn label_all(router: Router, name: &'static str) -> Router {
     router.layer(axum::middleware::map_response(
-        move |mut response: Response| async move {
-            if response.extensions().get::<Route>().is_none() {
-                response.extensions_mut().insert(Route::Fixed(name));
-            }
-            response
-        },
+        move |response: Response| async move { label_response(response, name) },
     ))
+}
+
+/// Labels `response` with `name` unless it has a label already (what
+/// [`label_all`] does to each response, for a tower stack).
+pub fn label_response<B>(mut response: http::Response<B>, name: &'static str) -> http::Response<B> {
+    if response.extensions().get::<Route>().is_none() {
+        response.extensions_mut().insert(Route::Fixed(name));
+    }
+    response
 }
 
 #[cfg(test)]
