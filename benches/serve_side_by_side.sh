@@ -631,7 +631,7 @@ os_cli() {
     fi
     cat "$P/cli.$CLI_N.out" >>"$P/cli.txt"
     if grep -o "REQ: curl -g -i -X [A-Z]* [^ ]*/v1/$DEMO_PROJECT[^ ]*" "$P/cli.$CLI_N.debug" |
-        grep -v " $PROXY/v1/" >"$P/cli.$CLI_N.around"; then
+        grep -v "[ \"]$PROXY/v1/" >"$P/cli.$CLI_N.around"; then
         log "openstack $* went around the proxy: $(head -n 3 "$P/cli.$CLI_N.around")"
         return 1
     fi
@@ -721,7 +721,8 @@ EOF
         [[ -z $TLS_PROXY ]] || check_location "$TLS_PROXY" "$p" --cacert "$P/cert.pem"
     done
     # The links of the stack's representation point at the proxy too.
-    [[ $(http GET "$PROXY/v1/$DEMO_PROJECT/stacks/$name" "$DEMO_TOKEN") == 200 ]] ||
+    [[ $(curl -s -L -o "$TMP/http.body" -w '%{http_code}' --max-time 60 -H "@$P/curl.headers" \
+        -H 'Accept: application/json' "$PROXY/v1/$DEMO_PROJECT/stacks/$name") == 200 ]] ||
         { log "stack show through the proxy (redirect followed) failed" && PROXY_BAD=1; }
     "$PY" -c 'import json, sys
 for link in json.load(open(sys.argv[1]))["stack"]["links"]:
