@@ -7,15 +7,15 @@
 //! released when its connection closes (idle keep-alive connections are
 //! closed after 30 s without a request, hyper's header read timeout).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use http::header::{HeaderName, HeaderValue};
-use http::Request;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -23,7 +23,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
+use tower::{Service, ServiceExt};
 
 /// In a request's extensions when it arrived on a TLS listener (the proxy
 /// then sends `X-Forwarded-Proto: https`). Such a request also carries
@@ -41,13 +41,19 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// asks every open connection to finish its current request, and returns
 /// once they have all closed. Every request carries `ConnectInfo<SocketAddr>`
 /// (and [`ArrivedOverTls`] and `X-Forwarded-Proto: https` when `tls` is set).
-pub async fn accept_loop(
+pub async fn accept_loop<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     tls: Option<TlsAcceptor>,
     max_connections: usize,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let limit = Arc::new(Semaphore::new(max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let stopped = async move {
@@ -89,13 +95,19 @@ pub async fn accept_loop(
     graceful.shutdown().await;
 }
 
-async fn connection(
+async fn connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
-    app: Router,
+    app: S,
     tls: Option<TlsAcceptor>,
     watcher: Watcher,
-) {
+) where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let Some(acceptor) = tls else {
         serve_http1(TokioIo::new(stream), peer, app, false, watcher).await;
         return;
@@ -107,9 +119,14 @@ async fn connection(
     }
 }
 
-async fn serve_http1<I>(io: I, peer: SocketAddr, app: Router, secure: bool, watcher: Watcher)
+async fn serve_http1<I, S>(io: I, peer: SocketAddr, app: S, secure: bool, watcher: Watcher)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
 {
     let service = tower::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -136,6 +153,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use axum::routing::get;
+    use axum::Router;
 
     fn exchange(stream: &mut std::net::TcpStream) -> String {
         stream

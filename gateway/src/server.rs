@@ -25,7 +25,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::config::{Config, ConfigError, Flavor, GatewaySection};
 use crate::listen::accept_loop;
 use crate::observability::logging::load_layers_and_init;
-use crate::observability::{label_all, label_response, metrics_app, observe, registry, Health};
+use crate::observability::{label_all, label_response, metrics_app, observed, registry, Health};
 use crate::proxy::Proxy;
 
 pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
@@ -393,7 +393,7 @@ pub async fn serve_with(listeners: Vec<Listener>, options: ServeOptions) -> Exit
             println!("{name} listening on {scheme}://{bound}");
         }
         let _ = std::io::stdout().flush();
-        let app = observe(app, name);
+        let app = observed(app, name);
         servers.spawn(accept_loop(
             listener,
             app,

@@ -18,10 +18,10 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
-use heatgate_middleware::request_id::SetRequestIdLayer;
+use heatgate_middleware::request_id::{SetRequestId, SetRequestIdLayer};
 
 pub use health::Health;
-pub use metrics::{registry, Registry};
+pub use metrics::{registry, HttpMetrics, Registry};
 
 /// The label requests are counted under when they reached no route.
 pub const UNMATCHED: &str = "unmatched";
@@ -50,17 +50,19 @@ impl Route {
 /// Wraps `app` (one listener) with the request id layer (outermost) and the
 /// request metrics and access log of `listener`.
 pub fn observe(app: Router, listener: &'static str) -> Router {
-    // Around the whole router, as one service: `Router::layer` would wrap
-    // each route and the fallback in a boxed service of its own, cloned
-    // (with everything inside it) for every request.
-    Router::new().fallback_service(
-        tower::ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new())
-            .layer(metrics::HttpMetricsLayer::new(
-                registry().listener(listener),
-            ))
-            .service(app),
-    )
+    Router::new().fallback_service(observed(app, listener))
+}
+
+/// [`observe`] as a plain service: around the whole router, not through
+/// `Router::layer` (which wraps each route and the fallback in a boxed service
+/// of its own, cloned with everything inside it for every request).
+pub fn observed(app: Router, listener: &'static str) -> SetRequestId<HttpMetrics<Router>> {
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new())
+        .layer(metrics::HttpMetricsLayer::new(
+            registry().listener(listener),
+        ))
+        .service(app)
 }
 
 /// The metrics listener's service: `/metrics` and `/healthcheck`.
