@@ -608,7 +608,7 @@ start_proxy() {
         --listen "$3" >"$P/$1.out" 2>"$P/$1.err" &
     PIDS+=($!)
     for ((i = 0; i < 300; i++)); do
-        grep -q '^listening on ' "$P/$1.out" && return 0
+        grep -qs '^listening on ' "$P/$1.out" && return 0
         kill -0 "${PIDS[-1]}" 2>/dev/null || break
         sleep 0.1
     done
