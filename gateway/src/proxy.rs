@@ -212,9 +212,18 @@ impl ProxyInner {
             }
         }
         headers.insert(X_FORWARDED_PROTO, proto);
-        if let Some(host) = headers.get(header::HOST).cloned() {
-            headers.insert(X_FORWARDED_HOST, host);
+        match headers.get(header::HOST).cloned() {
+            Some(host) => {
+                headers.insert(X_FORWARDED_HOST, host);
+            }
+            None => {
+                headers.remove(X_FORWARDED_HOST);
+            }
         }
+        // The client's own RFC 7239 `Forwarded` would let it choose the host
+        // and scheme of the upstream's redirects (oslo's http_proxy_to_wsgi
+        // prefers it to X-Forwarded-*): the X-Forwarded-* set above say it.
+        headers.remove(header::FORWARDED);
         let outcome = tokio::time::timeout(self.timeout, self.client.request(request)).await;
         match outcome {
             Ok(Ok(response)) => {

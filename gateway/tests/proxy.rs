@@ -116,6 +116,8 @@ async fn the_proxy_authenticates_forwards_and_strips() {
         .header("x-auth-token", &token)
         .header("x-roles", "admin")
         .header("x-forwarded-for", "10.9.8.7")
+        .header("x-forwarded-host", "evil.example")
+        .header("forwarded", "host=evil.example;proto=https")
         .header("connection", "x-hop")
         .header("x-hop", "1")
         .send()
@@ -144,6 +146,10 @@ async fn the_proxy_authenticates_forwards_and_strips() {
         h("host"),
         Some(gw.addr().to_string()),
         "the Host clients used is kept"
+    );
+    assert!(
+        h("forwarded").is_none(),
+        "a client's Forwarded would choose the upstream's redirects"
     );
     assert!(h("x-hop").is_none());
     assert!(h("connection").is_none() || h("connection").as_deref() == Some("keep-alive"));
