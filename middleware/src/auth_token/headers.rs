@@ -93,64 +93,158 @@ pub fn strip_spoofable(headers: &mut HeaderMap) {
 }
 
 /// Headers describing a validated token, computed once per cached token.
+///
+/// Kept compact, since a gateway caches tens of thousands of these: the
+/// distinct values are slices of ONE allocation, and the user token's `X-*`
+/// set and the service token's `X-Service-*` set are lists of (name, value)
+/// indices into a static name table and those values, so the values shared by
+/// both sets (and by the deprecated copies) are stored once.
+///
+/// ```
+/// use heatgate_middleware::auth_token::IdentityHeaders;
+/// use heatgate_middleware::context::IdentityData;
+///
+/// let body: heatgate_keystone::TokenBody = serde_json::from_str(
+///     r#"{"methods": ["password"], "expires_at": "2030-01-01T00:00:00Z",
+///         "user": {"id": "u1", "name": "demo", "domain": {"id": "default", "name": "Default"}},
+///         "project": {"id": "p1", "name": "demo", "domain": {"id": "default", "name": "Default"}},
+///         "roles": [{"id": "r1", "name": "member"}, {"id": "r2", "name": "reader"}]}"#,
+/// )?;
+/// let identity = IdentityData::from_token(&body);
+/// let headers = IdentityHeaders::new(&identity, None);
+/// let user: Vec<_> = headers.user().map(|(n, v)| (n.as_str(), v.clone())).collect();
+/// assert!(user.contains(&("x-project-id", "p1".parse().unwrap())));
+/// assert!(user.contains(&("x-roles", "member,reader".parse().unwrap())));
+/// assert!(user.contains(&("x-tenant", "demo".parse().unwrap())));
+/// let service: Vec<_> = headers.service().map(|(n, _)| n.as_str()).collect();
+/// assert!(service.contains(&"x-service-roles"));
+/// assert_eq!(headers.user().len(), user.len());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct IdentityHeaders {
-    /// `X-*` headers for the user token.
-    pub user: Vec<(HeaderName, HeaderValue)>,
-    /// `X-Service-*` headers for the same token sent as a service token.
-    pub service: Vec<(HeaderName, HeaderValue)>,
+    /// The distinct values (slices of one shared buffer, or static).
+    values: Box<[HeaderValue]>,
+    /// (index into `NAMES`, index into `values`): the user set first, then
+    /// the service set.
+    pairs: Box<[(u8, u8)]>,
+    /// How many of `pairs` are the user set.
+    user_len: u8,
     /// `X-Service-Catalog`, when the catalog was fetched.
-    pub catalog: Option<HeaderValue>,
+    catalog: Option<HeaderValue>,
 }
 
-/// `X-<attribute>` and `X-Service-<attribute>` for each identity attribute, in
-/// the order of `IdentityHeaders::new`. Static names: copied into every
-/// request without touching a reference count.
-static ATTRIBUTE_HEADERS: [(HeaderName, HeaderName); 10] = [
-    (
-        HeaderName::from_static("x-domain-id"),
-        HeaderName::from_static("x-service-domain-id"),
-    ),
-    (
-        HeaderName::from_static("x-domain-name"),
-        HeaderName::from_static("x-service-domain-name"),
-    ),
-    (
-        HeaderName::from_static("x-project-id"),
-        HeaderName::from_static("x-service-project-id"),
-    ),
-    (
-        HeaderName::from_static("x-project-name"),
-        HeaderName::from_static("x-service-project-name"),
-    ),
-    (
-        HeaderName::from_static("x-project-domain-id"),
-        HeaderName::from_static("x-service-project-domain-id"),
-    ),
-    (
-        HeaderName::from_static("x-project-domain-name"),
-        HeaderName::from_static("x-service-project-domain-name"),
-    ),
-    (
-        HeaderName::from_static("x-user-id"),
-        HeaderName::from_static("x-service-user-id"),
-    ),
-    (
-        HeaderName::from_static("x-user-name"),
-        HeaderName::from_static("x-service-user-name"),
-    ),
-    (
-        HeaderName::from_static("x-user-domain-id"),
-        HeaderName::from_static("x-service-user-domain-id"),
-    ),
-    (
-        HeaderName::from_static("x-user-domain-name"),
-        HeaderName::from_static("x-service-user-domain-name"),
-    ),
+/// Every name an [`IdentityHeaders`] sets: `X-<attribute>` at 2i and
+/// `X-Service-<attribute>` at 2i + 1 for the ten identity attributes, in the
+/// order of `IdentityHeaders::new`, then the others. Static names: copied into
+/// every request without touching a reference count.
+static NAMES: [HeaderName; 28] = [
+    HeaderName::from_static("x-domain-id"),
+    HeaderName::from_static("x-service-domain-id"),
+    HeaderName::from_static("x-domain-name"),
+    HeaderName::from_static("x-service-domain-name"),
+    HeaderName::from_static("x-project-id"),
+    HeaderName::from_static("x-service-project-id"),
+    HeaderName::from_static("x-project-name"),
+    HeaderName::from_static("x-service-project-name"),
+    HeaderName::from_static("x-project-domain-id"),
+    HeaderName::from_static("x-service-project-domain-id"),
+    HeaderName::from_static("x-project-domain-name"),
+    HeaderName::from_static("x-service-project-domain-name"),
+    HeaderName::from_static("x-user-id"),
+    HeaderName::from_static("x-service-user-id"),
+    HeaderName::from_static("x-user-name"),
+    HeaderName::from_static("x-service-user-name"),
+    HeaderName::from_static("x-user-domain-id"),
+    HeaderName::from_static("x-service-user-domain-id"),
+    HeaderName::from_static("x-user-domain-name"),
+    HeaderName::from_static("x-service-user-domain-name"),
+    HeaderName::from_static("x-roles"),
+    HeaderName::from_static("x-role"),
+    HeaderName::from_static("x-service-roles"),
+    HeaderName::from_static("x-is-admin-project"),
+    HeaderName::from_static("openstack-system-scope"),
+    HeaderName::from_static("x-user"),
+    HeaderName::from_static("x-tenant-id"),
+    HeaderName::from_static("x-tenant-name"),
 ];
+const ROLES: u8 = 20;
+const ROLE: u8 = 21;
+const SERVICE_ROLES: u8 = 22;
+const IS_ADMIN_PROJECT: u8 = 23;
+const SYSTEM_SCOPE: u8 = 24;
+const USER: u8 = 25;
+const TENANT_ID: u8 = 26;
+const TENANT_NAME: u8 = 27;
+/// `X-Tenant` (kept apart: the table above is exactly full).
+static TENANT: HeaderName = HeaderName::from_static("x-tenant");
+const TENANT_INDEX: u8 = 28;
 
-fn value(s: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(s).ok()
+fn name_at(index: u8) -> &'static HeaderName {
+    NAMES.get(usize::from(index)).unwrap_or(&TENANT)
+}
+
+/// Collects the distinct values into one buffer while the pairs are decided.
+#[derive(Default)]
+struct ValuesBuilder<'a> {
+    /// The values in order: text to copy, or a static value.
+    texts: Vec<Result<&'a str, HeaderValue>>,
+}
+
+impl<'a> ValuesBuilder<'a> {
+    /// The index of `text` (added when new), or `None` when it cannot be a
+    /// header value.
+    fn text(&mut self, text: &'a str) -> Option<u8> {
+        if HeaderValue::from_str(text).is_err() {
+            return None;
+        }
+        let at = match self
+            .texts
+            .iter()
+            .position(|t| t.as_ref().ok() == Some(&text))
+        {
+            Some(at) => at,
+            None => {
+                self.texts.push(Ok(text));
+                self.texts.len() - 1
+            }
+        };
+        u8::try_from(at).ok()
+    }
+
+    fn fixed(&mut self, value: &'static str) -> Option<u8> {
+        self.texts.push(Err(HeaderValue::from_static(value)));
+        u8::try_from(self.texts.len() - 1).ok()
+    }
+
+    fn build(self) -> Box<[HeaderValue]> {
+        let mut buf = Vec::with_capacity(
+            self.texts
+                .iter()
+                .map(|t| t.as_ref().map_or(0, |s| s.len()))
+                .sum(),
+        );
+        let mut ranges = Vec::with_capacity(self.texts.len());
+        for t in &self.texts {
+            if let Ok(s) = t {
+                ranges.push(buf.len()..buf.len() + s.len());
+                buf.extend_from_slice(s.as_bytes());
+            } else {
+                ranges.push(0..0);
+            }
+        }
+        let buf = bytes::Bytes::from(buf);
+        self.texts
+            .into_iter()
+            .zip(ranges)
+            .map(|(t, range)| match t {
+                // Checked by `text` above.
+                Ok(_) => HeaderValue::from_maybe_shared(buf.slice(range))
+                    .unwrap_or_else(|_| HeaderValue::from_static("")),
+                Err(fixed) => fixed,
+            })
+            .collect()
+    }
 }
 
 impl IdentityHeaders {
@@ -184,53 +278,86 @@ impl IdentityHeaders {
             identity.user_domain_id.as_deref(),
             identity.user_domain_name.as_deref(),
         ];
-        let roles = value(&identity.roles.join(","));
-        let mut user = Vec::with_capacity(18);
-        let mut service = Vec::with_capacity(11);
-        for ((user_name, service_name), v) in ATTRIBUTE_HEADERS.iter().zip(attrs) {
-            if let Some(v) = v.and_then(value) {
-                user.push((user_name.clone(), v.clone()));
-                service.push((service_name.clone(), v));
+        let roles = identity.roles.join(",");
+        let mut values = ValuesBuilder::default();
+        let mut user: Vec<(u8, u8)> = Vec::with_capacity(19);
+        let mut service: Vec<(u8, u8)> = Vec::with_capacity(11);
+        for (i, v) in (0u8..).zip(attrs) {
+            if let Some(v) = v.and_then(|v| values.text(v)) {
+                user.push((2 * i, v));
+                service.push((2 * i + 1, v));
             }
         }
-        if let Some(roles) = roles {
-            user.push((HeaderName::from_static("x-roles"), roles.clone()));
-            user.push((HeaderName::from_static("x-role"), roles.clone()));
-            service.push((HeaderName::from_static("x-service-roles"), roles));
+        if let Some(v) = values.text(&roles) {
+            user.push((ROLES, v));
+            user.push((ROLE, v));
+            service.push((SERVICE_ROLES, v));
         }
-        user.push((
-            HeaderName::from_static("x-is-admin-project"),
-            HeaderValue::from_static(if identity.is_admin_project {
-                "True"
-            } else {
-                "False"
-            }),
-        ));
+        let admin = values.fixed(if identity.is_admin_project {
+            "True"
+        } else {
+            "False"
+        });
+        user.extend(admin.map(|v| (IS_ADMIN_PROJECT, v)));
         if identity.is_system_scoped() {
-            user.push((
-                HeaderName::from_static("openstack-system-scope"),
-                HeaderValue::from_static("all"),
-            ));
+            user.extend(values.fixed("all").map(|v| (SYSTEM_SCOPE, v)));
         }
         // Deprecated copies, as keystonemiddleware still sets them.
-        if let Some(v) = identity.user_name.as_deref().and_then(value) {
-            user.push((HeaderName::from_static("x-user"), v));
+        if let Some(v) = identity.user_name.as_deref().and_then(|v| values.text(v)) {
+            user.push((USER, v));
         }
         if let Some((id, name)) = project {
-            if let Some(v) = value(id) {
-                user.push((HeaderName::from_static("x-tenant-id"), v));
+            if let Some(v) = values.text(id) {
+                user.push((TENANT_ID, v));
             }
-            if let Some(v) = name.and_then(value) {
-                user.push((HeaderName::from_static("x-tenant-name"), v.clone()));
-                user.push((HeaderName::from_static("x-tenant"), v));
+            if let Some(v) = name.and_then(|v| values.text(v)) {
+                user.push((TENANT_NAME, v));
+                user.push((TENANT_INDEX, v));
             }
         }
+        let user_len = u8::try_from(user.len()).unwrap_or(u8::MAX);
+        user.extend(service);
         let catalog = catalog.and_then(|c| HeaderValue::from_str(&v2_catalog_json(c)).ok());
         Self {
-            user,
-            service,
+            values: values.build(),
+            pairs: user.into_boxed_slice(),
+            user_len,
             catalog,
         }
+    }
+
+    fn pairs<'a>(
+        &'a self,
+        pairs: &'a [(u8, u8)],
+    ) -> impl ExactSizeIterator<Item = (&'static HeaderName, &'a HeaderValue)> + 'a {
+        let values = &self.values;
+        pairs.iter().map(move |&(name, value)| {
+            (
+                name_at(name),
+                // Every index was made by `new` from this very list.
+                &values[usize::from(value)],
+            )
+        })
+    }
+
+    /// The `X-*` headers for the token as the user token.
+    pub fn user(&self) -> impl ExactSizeIterator<Item = (&'static HeaderName, &'_ HeaderValue)> {
+        self.pairs(&self.pairs[..usize::from(self.user_len)])
+    }
+
+    /// The `X-Service-*` headers for the same token sent as a service token.
+    pub fn service(&self) -> impl ExactSizeIterator<Item = (&'static HeaderName, &'_ HeaderValue)> {
+        self.pairs(&self.pairs[usize::from(self.user_len)..])
+    }
+
+    /// `X-Service-Catalog`, when the catalog was fetched.
+    pub fn catalog(&self) -> Option<&HeaderValue> {
+        self.catalog.as_ref()
+    }
+
+    /// Replaces `X-Service-Catalog` (to share one copy between tokens).
+    pub fn set_catalog(&mut self, catalog: Option<HeaderValue>) {
+        self.catalog = catalog;
     }
 }
 

@@ -272,9 +272,9 @@ impl Shared {
         // Only a hint: a map that cannot grow fails below exactly as before.
         let _ = headers.try_reserve(
             2 + user.as_ref().map_or(0, |t| {
-                t.headers.user.len() + usize::from(t.headers.catalog.is_some())
+                t.headers.user().len() + usize::from(t.headers.catalog().is_some())
             }) + match &service {
-                Some(Some(t)) => t.headers.service.len(),
+                Some(Some(t)) => t.headers.service().len(),
                 _ => 0,
             },
         );
@@ -293,17 +293,17 @@ impl Shared {
             );
         }
         if let Some(token) = &user {
-            for (name, value) in &token.headers.user {
+            for (name, value) in token.headers.user() {
                 headers.insert(name.clone(), value.clone());
             }
             if self.config.include_service_catalog {
-                if let Some(catalog) = &token.headers.catalog {
+                if let Some(catalog) = token.headers.catalog() {
                     headers.insert(SERVICE_CATALOG, catalog.clone());
                 }
             }
         }
         if let Some(Some(token)) = &service {
-            for (name, value) in &token.headers.service {
+            for (name, value) in token.headers.service() {
                 headers.insert(name.clone(), value.clone());
             }
         }

@@ -218,7 +218,8 @@ impl TokenValidator {
                     Ok(Validation::Valid(body)) => {
                         let identity = IdentityData::from_token(&body);
                         let mut headers = IdentityHeaders::new(&identity, body.catalog.as_deref());
-                        headers.catalog = headers.catalog.map(|c| self.catalogs.intern(c));
+                        let catalog = headers.catalog().map(|c| self.catalogs.intern(c.clone()));
+                        headers.set_catalog(catalog);
                         if identity.is_expired_at(OffsetDateTime::now_utc()) {
                             return Err(TokenRejection::Invalid);
                         }
