@@ -103,6 +103,14 @@ impl StackRow {
                 .and_then(|t| t.description),
         }
     }
+
+    /// The description a stack's body shows: the template's, or Heat's
+    /// "No description" when the template has none (or an empty one).
+    pub fn template_description_or_default(&self) -> String {
+        self.template_description()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "No description".to_owned())
+    }
 }
 
 /// A resource of a stack.

@@ -423,7 +423,6 @@ async fn list_stacks(state: &ApiState, identity: &Identity, caller: &Caller) -> 
                 "LastUpdatedTime": s.updated_at,
                 "StackStatus": cfn_status(s),
                 "StackStatusReason": s.status_reason,
-                "TemplateDescription": s.template_description(),
             })
         })
         .collect();
@@ -487,7 +486,7 @@ async fn describe_stacks(
             "LastUpdatedTime": s.updated_at,
             "StackStatus": cfn_status(s),
             "StackStatusReason": s.status_reason,
-            "Description": s.template_description(),
+            "Description": s.template_description_or_default(),
             "DisableRollback": "true",
             "TimeoutInMinutes": s.timeout_mins,
             "NotificationARNs": [],

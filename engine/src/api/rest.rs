@@ -147,12 +147,14 @@ fn stack_url(origin: &str, s: &StackRow) -> String {
     )
 }
 
+/// A stack as Heat lists it (`format_stack_db_object`): the description is
+/// always empty in a list (Heat does not load templates to list stacks); a
+/// stack's own body sets it from the template.
 fn stack_summary(origin: &str, s: &StackRow) -> Value {
-    let tpl_description = s.template_description().unwrap_or_default();
     json!({
         "id": s.id,
         "stack_name": s.name,
-        "description": tpl_description,
+        "description": "",
         "stack_status": s.stack_status(),
         "stack_status_reason": s.status_reason,
         "creation_time": s.created_at,
@@ -371,7 +373,9 @@ async fn show_stack(
     shown.insert("OS::project_id".into(), json!(s.tenant));
     v["parameters"] = Value::Object(shown);
     v["outputs"] = Value::Array(state.engine.outputs(&s).await?);
-    v["template_description"] = v["description"].clone();
+    let description = s.template_description_or_default();
+    v["description"] = json!(description);
+    v["template_description"] = json!(description);
     v["timeout_mins"] = json!(s.timeout_mins);
     v["disable_rollback"] = json!(true);
     v["capabilities"] = json!([]);
