@@ -15,9 +15,14 @@
 //! # });
 //! ```
 
+mod read_cache;
+
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use read_cache::{Key, ReadCache, Value};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
@@ -256,6 +261,8 @@ pub struct DeploymentRow {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The hottest reads, until the next write (see `read_cache`).
+    cache: Arc<ReadCache>,
 }
 
 impl Store {
@@ -314,10 +321,15 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            cache: Arc::default(),
+        })
     }
 
-    /// The raw pool (for tests that inspect the file).
+    /// The raw pool, for reads (and tests that inspect the file). A write
+    /// through it would not be seen by the store's read cache: writes are
+    /// `Store` methods.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
@@ -326,6 +338,7 @@ impl Store {
 
     /// Inserts a new stack.
     pub async fn insert_stack(&self, s: &StackRow) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "INSERT INTO stacks (id, name, tenant, owner_user_id, owner_user_name, \
              stack_user_project_id, action, status, status_reason, template, parameters, \
@@ -358,12 +371,18 @@ impl Store {
 
     /// A live (not deleted) stack by id.
     pub async fn stack(&self, id: &str) -> Result<Option<StackRow>> {
-        Ok(
+        let key = Key::Stack(id.to_owned());
+        if let Some(Value::Stack(found)) = self.cache.get(&key) {
+            return Ok(found);
+        }
+        let seen = self.cache.generation();
+        let found: Option<StackRow> =
             sqlx::query_as("SELECT * FROM stacks WHERE id = ? AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(&self.pool)
-                .await?,
-        )
+                .await?;
+        self.cache.put(seen, key, Value::Stack(found.clone()));
+        Ok(found)
     }
 
     /// A stack by id, deleted or not.
@@ -377,7 +396,12 @@ impl Store {
     /// A live stack by name whose owner project or stack domain project is
     /// `project` (Heat's `stack_get_by_name`).
     pub async fn stack_by_name(&self, name: &str, project: &str) -> Result<Option<StackRow>> {
-        Ok(sqlx::query_as(
+        let key = Key::StackByName(name.to_owned(), project.to_owned());
+        if let Some(Value::Stack(found)) = self.cache.get(&key) {
+            return Ok(found);
+        }
+        let seen = self.cache.generation();
+        let found: Option<StackRow> = sqlx::query_as(
             "SELECT * FROM stacks WHERE name = ? AND deleted_at IS NULL \
              AND (tenant = ? OR stack_user_project_id = ?) ORDER BY created_at LIMIT 1",
         )
@@ -385,7 +409,9 @@ impl Store {
         .bind(project)
         .bind(project)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        self.cache.put(seen, key, Value::Stack(found.clone()));
+        Ok(found)
     }
 
     /// Whether `tenant` already has a live stack called `name`.
@@ -402,12 +428,19 @@ impl Store {
 
     /// The live stacks of `tenant` (the list is not dual-path), oldest first.
     pub async fn stacks_of_tenant(&self, tenant: &str) -> Result<Vec<StackRow>> {
-        Ok(sqlx::query_as(
+        let key = Key::Tenant(tenant.to_owned());
+        if let Some(Value::Stacks(found)) = self.cache.get(&key) {
+            return Ok(found);
+        }
+        let seen = self.cache.generation();
+        let found: Vec<StackRow> = sqlx::query_as(
             "SELECT * FROM stacks WHERE tenant = ? AND deleted_at IS NULL ORDER BY created_at, id",
         )
         .bind(tenant)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        self.cache.put(seen, key, Value::Stacks(found.clone()));
+        Ok(found)
     }
 
     /// Every live stack (global index).
@@ -436,6 +469,7 @@ impl Store {
         status: &str,
         reason: &str,
     ) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "UPDATE stacks SET action = ?, status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
         )
@@ -458,6 +492,7 @@ impl Store {
         status: &str,
         reason: &str,
     ) -> Result<bool> {
+        let _written = self.cache.written();
         let done = sqlx::query(
             "UPDATE stacks SET status = ?, status_reason = ?, updated_at = ? \
              WHERE id = ? AND action = ? AND status = 'IN_PROGRESS'",
@@ -474,6 +509,7 @@ impl Store {
 
     /// Records the stack domain project.
     pub async fn set_stack_user_project(&self, id: &str, project: &str) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query("UPDATE stacks SET stack_user_project_id = ? WHERE id = ?")
             .bind(project)
             .bind(id)
@@ -484,6 +520,7 @@ impl Store {
 
     /// Records the sealed trust id.
     pub async fn set_stack_trust(&self, id: &str, trust_id_enc: Option<&str>) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query("UPDATE stacks SET trust_id_enc = ? WHERE id = ?")
             .bind(trust_id_enc)
             .bind(id)
@@ -494,6 +531,7 @@ impl Store {
 
     /// Marks a stack deleted (the row stays, as in Heat).
     pub async fn mark_stack_deleted(&self, id: &str) -> Result<()> {
+        let _written = self.cache.written();
         let t = now();
         sqlx::query(
             "UPDATE stacks SET action = 'DELETE', status = 'COMPLETE', status_reason = \
@@ -516,6 +554,7 @@ impl Store {
 
     /// Inserts or replaces a resource.
     pub async fn upsert_resource(&self, r: &ResourceRow) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "INSERT INTO resources (stack_id, name, type_name, action, status, status_reason, \
              physical_id, properties, metadata, attributes, user_id, access_key, data_enc, \
@@ -556,6 +595,7 @@ impl Store {
         status: &str,
         reason: &str,
     ) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "UPDATE resources SET action = ?, status = ?, status_reason = ?, updated_at = ? \
              WHERE stack_id = ? AND name = ?",
@@ -583,13 +623,49 @@ impl Store {
 
     /// One resource.
     pub async fn resource(&self, stack_id: &str, name: &str) -> Result<Option<ResourceRow>> {
-        Ok(
+        let key = Key::Resource(stack_id.to_owned(), name.to_owned());
+        if let Some(Value::Resource(found)) = self.cache.get(&key) {
+            return Ok(found);
+        }
+        let seen = self.cache.generation();
+        let found: Option<ResourceRow> =
             sqlx::query_as("SELECT * FROM resources WHERE stack_id = ? AND name = ?")
                 .bind(stack_id)
                 .bind(name)
                 .fetch_optional(&self.pool)
-                .await?,
+                .await?;
+        self.cache.put(seen, key, Value::Resource(found.clone()));
+        Ok(found)
+    }
+
+    /// Forgets a stack's domain users and project after they were removed
+    /// from Keystone (a rollback of a failed create).
+    pub async fn forget_stack_users(&self, stack_id: &str) -> Result<()> {
+        let _written = self.cache.written();
+        sqlx::query("UPDATE resources SET user_id = NULL, access_key = NULL WHERE stack_id = ?")
+            .bind(stack_id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("UPDATE stacks SET stack_user_project_id = NULL WHERE id = ?")
+            .bind(stack_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the software deployments of `tenant` whose ids are physical ids
+    /// of the stack's resources (the stack's own deployments).
+    pub async fn delete_deployments_of_stack(&self, tenant: &str, stack_id: &str) -> Result<()> {
+        let _written = self.cache.written();
+        sqlx::query(
+            "DELETE FROM software_deployments WHERE tenant = ? AND id IN \
+             (SELECT physical_id FROM resources WHERE stack_id = ?)",
         )
+        .bind(tenant)
+        .bind(stack_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Resources of live stacks with this physical id (servers by id).
@@ -617,6 +693,7 @@ impl Store {
         status: &str,
         reason: &str,
     ) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "INSERT INTO events (id, stack_id, resource_name, resource_type, physical_id, action, \
              status, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -661,6 +738,7 @@ impl Store {
         reason: Option<&str>,
         data: Option<&str>,
     ) -> Result<SignalRow> {
+        let _written = self.cache.written();
         let mut tx = self.pool.begin().await?;
         // Take the write lock first, so the count cannot race.
         sqlx::query("UPDATE resources SET updated_at = ? WHERE stack_id = ? AND name = ?")
@@ -752,6 +830,7 @@ impl Store {
 
     /// Inserts a software config.
     pub async fn insert_config(&self, c: &ConfigRow) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "INSERT INTO software_configs (id, tenant, name, config, created_at) VALUES (?,?,?,?,?)",
         )
@@ -787,6 +866,7 @@ impl Store {
 
     /// Deletes a software config.
     pub async fn delete_config(&self, id: &str) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query("DELETE FROM software_configs WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -796,6 +876,7 @@ impl Store {
 
     /// Inserts a software deployment.
     pub async fn insert_deployment(&self, d: &DeploymentRow) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "INSERT INTO software_deployments (id, tenant, stack_user_project_id, server_id, \
              config_id, action, status, status_reason, input_values, output_values, created_at, \
@@ -857,6 +938,7 @@ impl Store {
         reason: &str,
         output_values: &str,
     ) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query(
             "UPDATE software_deployments SET status = ?, status_reason = ?, output_values = ?, \
              updated_at = ? WHERE id = ?",
@@ -873,6 +955,7 @@ impl Store {
 
     /// Deletes the deployments of a server.
     pub async fn delete_deployments_of_server(&self, server_id: &str) -> Result<()> {
+        let _written = self.cache.written();
         sqlx::query("DELETE FROM software_deployments WHERE server_id = ?")
             .bind(server_id)
             .execute(&self.pool)

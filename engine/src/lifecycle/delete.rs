@@ -55,15 +55,7 @@ pub(super) async fn rollback_keystone(engine: &Engine, stack: &StackRow) {
         tracing::error!(stack = %stack.id, error = %e, "rollback of the stack domain users failed");
         return;
     }
-    let _ =
-        sqlx::query("UPDATE resources SET user_id = NULL, access_key = NULL WHERE stack_id = ?")
-            .bind(&stack.id)
-            .execute(engine.store().pool())
-            .await;
-    let _ = sqlx::query("UPDATE stacks SET stack_user_project_id = NULL WHERE id = ?")
-        .bind(&stack.id)
-        .execute(engine.store().pool())
-        .await;
+    let _ = engine.store().forget_stack_users(&stack.id).await;
 }
 
 /// The background deletion of a stack.
@@ -122,10 +114,8 @@ pub(crate) async fn delete(engine: Engine, stack_id: String) {
             )
             .await;
     }
-    let _ = sqlx::query("DELETE FROM software_deployments WHERE tenant = ? AND id IN (SELECT physical_id FROM resources WHERE stack_id = ?)")
-        .bind(&stack.tenant)
-        .bind(&stack_id)
-        .execute(store.pool())
+    let _ = store
+        .delete_deployments_of_stack(&stack.tenant, &stack_id)
         .await;
     if let Some(sealed) = &stack.trust_id_enc {
         engine.delete_trust(sealed).await;
