@@ -334,6 +334,29 @@ impl Store {
         &self.pool
     }
 
+    /// The answer to `key` from the read cache, or `read()` from the
+    /// database, remembered for the next reads until a write ends.
+    async fn remembered<T, Fut>(
+        &self,
+        key: Key,
+        unpack: fn(Value) -> Option<T>,
+        pack: fn(T) -> Value,
+        read: impl FnOnce() -> Fut,
+    ) -> Result<T>
+    where
+        T: Clone,
+        Fut: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+    {
+        if let Some(found) = self.cache.get(&key).and_then(unpack) {
+            return Ok(found);
+        }
+        // Taken before the read starts: a write ending meanwhile voids it.
+        let seen = self.cache.generation();
+        let found = read().await?;
+        self.cache.put(seen, key, pack(found.clone()));
+        Ok(found)
+    }
+
     // ---- stacks -------------------------------------------------------------
 
     /// Inserts a new stack.
@@ -371,18 +394,17 @@ impl Store {
 
     /// A live (not deleted) stack by id.
     pub async fn stack(&self, id: &str) -> Result<Option<StackRow>> {
-        let key = Key::Stack(id.to_owned());
-        if let Some(Value::Stack(found)) = self.cache.get(&key) {
-            return Ok(found);
-        }
-        let seen = self.cache.generation();
-        let found: Option<StackRow> =
-            sqlx::query_as("SELECT * FROM stacks WHERE id = ? AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        self.cache.put(seen, key, Value::Stack(found.clone()));
-        Ok(found)
+        self.remembered(
+            Key::Stack(id.to_owned()),
+            Value::stack,
+            Value::Stack,
+            || {
+                sqlx::query_as("SELECT * FROM stacks WHERE id = ? AND deleted_at IS NULL")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+            },
+        )
+        .await
     }
 
     /// A stack by id, deleted or not.
@@ -397,21 +419,17 @@ impl Store {
     /// `project` (Heat's `stack_get_by_name`).
     pub async fn stack_by_name(&self, name: &str, project: &str) -> Result<Option<StackRow>> {
         let key = Key::StackByName(name.to_owned(), project.to_owned());
-        if let Some(Value::Stack(found)) = self.cache.get(&key) {
-            return Ok(found);
-        }
-        let seen = self.cache.generation();
-        let found: Option<StackRow> = sqlx::query_as(
-            "SELECT * FROM stacks WHERE name = ? AND deleted_at IS NULL \
+        self.remembered(key, Value::stack, Value::Stack, || {
+            sqlx::query_as(
+                "SELECT * FROM stacks WHERE name = ? AND deleted_at IS NULL \
              AND (tenant = ? OR stack_user_project_id = ?) ORDER BY created_at LIMIT 1",
-        )
-        .bind(name)
-        .bind(project)
-        .bind(project)
-        .fetch_optional(&self.pool)
-        .await?;
-        self.cache.put(seen, key, Value::Stack(found.clone()));
-        Ok(found)
+            )
+            .bind(name)
+            .bind(project)
+            .bind(project)
+            .fetch_optional(&self.pool)
+        })
+        .await
     }
 
     /// Whether `tenant` already has a live stack called `name`.
@@ -428,19 +446,20 @@ impl Store {
 
     /// The live stacks of `tenant` (the list is not dual-path), oldest first.
     pub async fn stacks_of_tenant(&self, tenant: &str) -> Result<Vec<StackRow>> {
-        let key = Key::Tenant(tenant.to_owned());
-        if let Some(Value::Stacks(found)) = self.cache.get(&key) {
-            return Ok(found);
-        }
-        let seen = self.cache.generation();
-        let found: Vec<StackRow> = sqlx::query_as(
-            "SELECT * FROM stacks WHERE tenant = ? AND deleted_at IS NULL ORDER BY created_at, id",
+        self.remembered(
+            Key::Tenant(tenant.to_owned()),
+            Value::stacks,
+            Value::Stacks,
+            || {
+                sqlx::query_as(
+                    "SELECT * FROM stacks WHERE tenant = ? AND deleted_at IS NULL \
+                 ORDER BY created_at, id",
+                )
+                .bind(tenant)
+                .fetch_all(&self.pool)
+            },
         )
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
-        self.cache.put(seen, key, Value::Stacks(found.clone()));
-        Ok(found)
+        .await
     }
 
     /// Every live stack (global index).
@@ -613,29 +632,25 @@ impl Store {
 
     /// A stack's resources in creation order.
     pub async fn resources(&self, stack_id: &str) -> Result<Vec<ResourceRow>> {
-        Ok(
+        let key = Key::Resources(stack_id.to_owned());
+        self.remembered(key, Value::resources, Value::Resources, || {
             sqlx::query_as("SELECT * FROM resources WHERE stack_id = ? ORDER BY rowid")
                 .bind(stack_id)
                 .fetch_all(&self.pool)
-                .await?,
-        )
+        })
+        .await
     }
 
     /// One resource.
     pub async fn resource(&self, stack_id: &str, name: &str) -> Result<Option<ResourceRow>> {
         let key = Key::Resource(stack_id.to_owned(), name.to_owned());
-        if let Some(Value::Resource(found)) = self.cache.get(&key) {
-            return Ok(found);
-        }
-        let seen = self.cache.generation();
-        let found: Option<ResourceRow> =
+        self.remembered(key, Value::resource, Value::Resource, || {
             sqlx::query_as("SELECT * FROM resources WHERE stack_id = ? AND name = ?")
                 .bind(stack_id)
                 .bind(name)
                 .fetch_optional(&self.pool)
-                .await?;
-        self.cache.put(seen, key, Value::Resource(found.clone()));
-        Ok(found)
+        })
+        .await
     }
 
     /// Forgets a stack's domain users and project after they were removed
@@ -805,14 +820,18 @@ impl Store {
         stack_id: &str,
         resource_name: &str,
     ) -> Result<Vec<SignalRow>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, stack_id, resource_name, signal_id, status, reason, data, created_at \
-             FROM signal_latest WHERE stack_id = ? AND resource_name = ? ORDER BY first_seq",
-        )
-        .bind(stack_id)
-        .bind(resource_name)
-        .fetch_all(&self.pool)
-        .await?)
+        let key = Key::Signals(stack_id.to_owned(), resource_name.to_owned());
+        self.remembered(key, Value::signals, Value::Signals, || {
+            sqlx::query_as(
+                "SELECT seq, stack_id, resource_name, signal_id, status, reason, data, \
+                 created_at FROM signal_latest WHERE stack_id = ? AND resource_name = ? \
+                 ORDER BY first_seq",
+            )
+            .bind(stack_id)
+            .bind(resource_name)
+            .fetch_all(&self.pool)
+        })
+        .await
     }
 
     /// Every signal a resource received, in order (the full history).
@@ -846,12 +865,17 @@ impl Store {
 
     /// A software config by id.
     pub async fn config(&self, id: &str) -> Result<Option<ConfigRow>> {
-        Ok(
-            sqlx::query_as("SELECT * FROM software_configs WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
+        self.remembered(
+            Key::Config(id.to_owned()),
+            Value::config,
+            Value::Config,
+            || {
+                sqlx::query_as("SELECT * FROM software_configs WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+            },
         )
+        .await
     }
 
     /// Software configs of a tenant.
@@ -916,18 +940,21 @@ impl Store {
         project: Option<&str>,
         server_id: Option<&str>,
     ) -> Result<Vec<DeploymentRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM software_deployments WHERE \
-             (? IS NULL OR tenant = ? OR stack_user_project_id = ?) \
-             AND (? IS NULL OR server_id = ?) ORDER BY created_at, id",
-        )
-        .bind(project)
-        .bind(project)
-        .bind(project)
-        .bind(server_id)
-        .bind(server_id)
-        .fetch_all(&self.pool)
-        .await?)
+        let key = Key::Deployments(project.map(str::to_owned), server_id.map(str::to_owned));
+        self.remembered(key, Value::deployments, Value::Deployments, || {
+            sqlx::query_as(
+                "SELECT * FROM software_deployments WHERE \
+                 (? IS NULL OR tenant = ? OR stack_user_project_id = ?) \
+                 AND (? IS NULL OR server_id = ?) ORDER BY created_at, id",
+            )
+            .bind(project)
+            .bind(project)
+            .bind(project)
+            .bind(server_id)
+            .bind(server_id)
+            .fetch_all(&self.pool)
+        })
+        .await
     }
 
     /// Updates a deployment's status and outputs.

@@ -1,5 +1,6 @@
-//! The store's memory of its hottest reads (a stack by id or name, a tenant's
-//! stacks, a resource), valid until the next write.
+//! The store's memory of its hottest reads (stacks by id or name, a tenant's
+//! stacks, resources, a handle's latest signals, software configs and
+//! deployments), valid until the next write.
 //!
 //! Every write through the [`Store`](super::Store) holds a [`Written`] guard
 //! that, when dropped (after the write committed, failed or was cancelled),
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{ResourceRow, StackRow};
+use super::{ConfigRow, DeploymentRow, ResourceRow, SignalRow, StackRow};
 
 /// What is remembered: one key per read method.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,6 +36,14 @@ pub(super) enum Key {
     Tenant(String),
     /// `Store::resource(stack_id, name)`
     Resource(String, String),
+    /// `Store::resources(stack_id)`
+    Resources(String),
+    /// `Store::latest_signals(stack_id, resource_name)`
+    Signals(String, String),
+    /// `Store::config(id)`
+    Config(String),
+    /// `Store::deployments_for(project, server_id)`
+    Deployments(Option<String>, Option<String>),
 }
 
 /// A remembered answer.
@@ -46,6 +55,40 @@ pub(super) enum Value {
     Stacks(Vec<StackRow>),
     /// A resource, or none.
     Resource(Option<ResourceRow>),
+    /// A stack's resources.
+    Resources(Vec<ResourceRow>),
+    /// A handle's latest signals.
+    Signals(Vec<SignalRow>),
+    /// A software config, or none.
+    Config(Option<ConfigRow>),
+    /// Software deployments.
+    Deployments(Vec<DeploymentRow>),
+}
+
+macro_rules! unpack {
+    ($($name:ident: $variant:ident -> $t:ty),* $(,)?) => {
+        impl Value {
+            $(
+                /// The answer, if it is of this kind.
+                pub(super) fn $name(self) -> Option<$t> {
+                    match self {
+                        Value::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+unpack! {
+    stack: Stack -> Option<StackRow>,
+    stacks: Stacks -> Vec<StackRow>,
+    resource: Resource -> Option<ResourceRow>,
+    resources: Resources -> Vec<ResourceRow>,
+    signals: Signals -> Vec<SignalRow>,
+    config: Config -> Option<ConfigRow>,
+    deployments: Deployments -> Vec<DeploymentRow>,
 }
 
 /// The cache; see the module docs.
@@ -159,6 +202,8 @@ mod tests {
         }
         let kept = cache.entries.lock().unwrap().map.len();
         assert!(kept <= ReadCache::MAX_ENTRIES, "{kept}");
-        assert!(cache.get(&Key::Tenant(ReadCache::MAX_ENTRIES.to_string())).is_some());
+        assert!(cache
+            .get(&Key::Tenant(ReadCache::MAX_ENTRIES.to_string()))
+            .is_some());
     }
 }
