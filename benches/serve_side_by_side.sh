@@ -5,9 +5,9 @@
 #
 #   (a)  serve: GET /v1/{tenant}/stacks                      (stack list, demo's token)
 #   (f)  the engine alone: (a) through enginebench, i.e. serve's engine (same
-#        configuration and database, same runtime and server loop) without the
-#        authentication layers, demo's identity injected: a/f is what the
-#        layers cost
+#        configuration, a snapshot of its database, same runtime and server
+#        loop) without the authentication layers, demo's identity injected:
+#        a/f is what the layers cost
 #   (b)  serve: GET .../resources/server/metadata            (OS::Nova::Server record)
 #   (c)  serve, CFN listener: DescribeStackResource of the server, SigV2 signed with
 #        the stack's AWS::IAM::AccessKey ([ec2authtoken] verify = "local"). What is
@@ -778,16 +778,21 @@ fi
 BENCH_DEMO_TOKEN=$(ks_token "$DEMO_ID" "$DEMO_PASSWORD" "$DEMO_PROJECT")
 
 # (f): the engine alone: enginebench serves serve's engine (same configuration,
-# same database, same runtime and server loop) without the authentication
-# layers, every request carrying the identity of BENCH_DEMO_TOKEN (validated
-# once by Keystone at its start).
+# a snapshot of serve's database, same runtime and server loop) without the
+# authentication layers, every request carrying the identity of
+# BENCH_DEMO_TOKEN (validated once by Keystone at its start). A snapshot: a
+# database is opened by one engine process at a time (serve holds its lock).
 ENGINE_ALONE=""
 if [[ " $TARGETS " == *" f "* ]]; then
     printf '%s' "$BENCH_DEMO_TOKEN" >"$TMP/serve/bench-token"
-    log "starting enginebench on serve's engine database"
+    log "starting enginebench on a snapshot of serve's engine database"
+    python3 -c 'import sqlite3, sys
+src = sqlite3.connect(sys.argv[1]); dst = sqlite3.connect(sys.argv[2])
+src.backup(dst); dst.close(); src.close()' "$TMP/serve/data/engine.db" "$TMP/serve/engine-alone.db" ||
+        die "cannot snapshot serve's engine database"
     for ((attempt = 1; attempt <= 3; attempt++)); do
         : >"$TMP/serve/engine-alone.out"
-        RUST_LOG=warn "$BIN/enginebench" --config "$TMP/serve/heatgate.toml" --token-file "$TMP/serve/bench-token" \
+        RUST_LOG=warn HEATGATE_ENGINE__DATABASE="$TMP/serve/engine-alone.db" "$BIN/enginebench" --config "$TMP/serve/heatgate.toml" --token-file "$TMP/serve/bench-token" \
             --listen 127.0.0.1:0 >"$TMP/serve/engine-alone.out" 2>"$TMP/serve/engine-alone.err" &
         PIDS+=($!)
         for ((i = 0; i < 300; i++)); do

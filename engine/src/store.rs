@@ -42,6 +42,37 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// Locks `<database>.lock` for this process, or says who holds it.
+fn lock_exclusively(database: &Path) -> Result<std::fs::File> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = std::path::PathBuf::from(name);
+    let failed = |e: std::io::Error| {
+        StoreError(sqlx::Error::Configuration(
+            format!("cannot lock {}: {e}", lock_path.display()).into(),
+        ))
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError(sqlx::Error::Configuration(
+            format!(
+                "{} is in use by another engine process (it holds {}); \
+                 one engine per database",
+                database.display(),
+                lock_path.display()
+            )
+            .into(),
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
 /// Now, as stored: `2026-01-02T03:04:05Z`.
 pub fn now() -> String {
     let t = OffsetDateTime::now_utc()
@@ -261,13 +292,21 @@ pub struct DeploymentRow {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The exclusive lock on `<database>.lock` held while the store lives
+    /// (a database file is opened by one engine process at a time: the read
+    /// cache relies on being its only writer).
+    _lock: Option<Arc<std::fs::File>>,
     /// The hottest reads, until the next write (see `read_cache`).
     cache: Arc<ReadCache>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database file at `path` and migrates it.
+    ///
+    /// Takes an exclusive lock on `<path>.lock` first: a second process
+    /// opening the same database gets a clear error instead of a share of it.
     pub async fn open(path: &Path) -> Result<Self> {
+        let lock = lock_exclusively(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -277,7 +316,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        Self::connect(options, 8).await
+        let mut store = Self::connect(options, 8).await?;
+        store._lock = Some(Arc::new(lock));
+        Ok(store)
     }
 
     /// Opens a database URL (`sqlite://...`).
@@ -323,6 +364,7 @@ impl Store {
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self {
             pool,
+            _lock: None,
             cache: Arc::default(),
         })
     }
@@ -994,6 +1036,28 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_database_is_opened_by_one_store_at_a_time() {
+        let dir = std::env::temp_dir().join(format!(
+            "heatgate-store-lock-{}-{}",
+            std::process::id(),
+            now().replace(':', "")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("engine.db");
+        let first = Store::open(&path).await.unwrap();
+        let err = Store::open(&path).await.unwrap_err().to_string();
+        assert!(err.contains("in use by another engine process"), "{err}");
+        assert!(err.contains("engine.db.lock"), "{err}");
+        drop(first);
+        drop(
+            Store::open(&path)
+                .await
+                .expect("free again once the first is gone"),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn stack(id: &str, name: &str, tenant: &str) -> StackRow {
         StackRow {

@@ -923,6 +923,11 @@ async fn a_wrong_auth_encryption_key_is_a_clear_startup_error() {
         "CREATE_COMPLETE",
     )
     .await;
+    // A second engine on the same database is refused while the first runs.
+    let err = start(&file, &dir)
+        .err()
+        .expect("a second engine on the same database must be refused");
+    assert!(err.contains("in use by another engine process"), "{err}");
     drop(s);
     let other = config(keystone, &dir, "fedcba9876543210fedcba9876543210", "");
     let err = start(&other, &dir)
