@@ -138,7 +138,7 @@ pub struct IdentityHeaders {
 /// `X-Service-<attribute>` at 2i + 1 for the ten identity attributes, in the
 /// order of `IdentityHeaders::new`, then the others. Static names: copied into
 /// every request without touching a reference count.
-static NAMES: [HeaderName; 28] = [
+static NAMES: [HeaderName; 29] = [
     HeaderName::from_static("x-domain-id"),
     HeaderName::from_static("x-service-domain-id"),
     HeaderName::from_static("x-domain-name"),
@@ -167,6 +167,7 @@ static NAMES: [HeaderName; 28] = [
     HeaderName::from_static("x-user"),
     HeaderName::from_static("x-tenant-id"),
     HeaderName::from_static("x-tenant-name"),
+    HeaderName::from_static("x-tenant"),
 ];
 const ROLES: u8 = 20;
 const ROLE: u8 = 21;
@@ -176,13 +177,7 @@ const SYSTEM_SCOPE: u8 = 24;
 const USER: u8 = 25;
 const TENANT_ID: u8 = 26;
 const TENANT_NAME: u8 = 27;
-/// `X-Tenant` (kept apart: the table above is exactly full).
-static TENANT: HeaderName = HeaderName::from_static("x-tenant");
-const TENANT_INDEX: u8 = 28;
-
-fn name_at(index: u8) -> &'static HeaderName {
-    NAMES.get(usize::from(index)).unwrap_or(&TENANT)
-}
+const TENANT: u8 = 28;
 
 /// Collects the distinct values into one buffer while the pairs are decided.
 #[derive(Default)]
@@ -312,7 +307,7 @@ impl IdentityHeaders {
             }
             if let Some(v) = name.and_then(|v| values.text(v)) {
                 user.push((TENANT_NAME, v));
-                user.push((TENANT_INDEX, v));
+                user.push((TENANT, v));
             }
         }
         let user_len = u8::try_from(user.len()).unwrap_or(u8::MAX);
@@ -333,7 +328,8 @@ impl IdentityHeaders {
         let values = &self.values;
         pairs.iter().map(move |&(name, value)| {
             (
-                name_at(name),
+                // Every index was made by `new` from the constants above.
+                &NAMES[usize::from(name)],
                 // Every index was made by `new` from this very list.
                 &values[usize::from(value)],
             )
