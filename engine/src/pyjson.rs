@@ -1,13 +1,16 @@
-//! Python's `json.dumps` form (`", "` and `": "` separators, `ensure_ascii`),
-//! for the attribute values Heat returns as text it made with
-//! `jsonutils.dumps` (a wait condition's `data` / `Data`), so they are
-//! byte-identical to Heat's.
+//! Python's `json.dumps` form (`", "` and `": "` separators, `ensure_ascii`,
+//! floats as Python's `repr`), for the text Heat makes with it: a wait
+//! condition's `data` / `Data`, the CFN API's JSON bodies and `Metadata`, and
+//! the values quoted in template errors, so they are byte-identical to Heat's.
 
+use heatgate_middleware::pyjson::push_py_str as push_str;
 use serde_json::Value;
 
-/// `json.dumps(value)`.
-#[cfg(test)]
-fn dumps(value: &Value) -> String {
+use crate::template::pyfmt::number;
+
+/// `json.dumps(value)`; a map in its own key order (sorted, as serde_json
+/// keeps it, which is also what `sort_keys=True` gives).
+pub(crate) fn dumps(value: &Value) -> String {
     let mut out = String::new();
     push_value(&mut out, value);
     out
@@ -33,7 +36,7 @@ fn push_value(out: &mut String, value: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => out.push_str(&number(n)),
         Value::String(s) => push_str(out, s),
         Value::Array(items) => {
             out.push('[');
@@ -47,29 +50,6 @@ fn push_value(out: &mut String, value: &Value) {
         }
         Value::Object(map) => out.push_str(&dumps_pairs(map.iter().map(|(k, v)| (k.as_str(), v)))),
     }
-}
-
-fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -89,5 +69,10 @@ mod tests {
         );
         assert_eq!(dumps(&json!("😀")), r#""\ud83d\ude00""#);
         assert_eq!(dumps_pairs([]), "{}");
+        // python3 -c 'import json; print(json.dumps({"a": 1e16, "b": "\x7f\u00e9", "c": 1.5, "d": [1, None, True]}))'
+        assert_eq!(
+            dumps(&json!({"a": 1e16, "b": "\u{7f}\u{e9}", "c": 1.5, "d": [1, null, true]})),
+            r#"{"a": 1e+16, "b": "\u007f\u00e9", "c": 1.5, "d": [1, null, true]}"#
+        );
     }
 }

@@ -20,7 +20,7 @@ pub mod context;
 pub mod ec2token;
 pub mod identity_assertion;
 pub mod policy;
-mod pyjson;
+pub mod pyjson;
 pub mod request_id;
 pub mod stack_lookup;
 pub mod webob;

@@ -2,8 +2,15 @@
 //! (`X-Service-Catalog`, `X-Auth-EC2-Creds`): byte-identical output matters to
 //! consumers that compare or re-sign them.
 
-/// Appends `s` as a JSON string with Python's default `ensure_ascii` escaping.
-pub(crate) fn push_py_str(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string with Python's default `ensure_ascii` escaping
+/// (everything outside `' '..='~'` escaped, as `json.dumps` does).
+///
+/// ```
+/// let mut out = String::new();
+/// heatgate_middleware::pyjson::push_py_str(&mut out, "caf\u{e9} \"x\"\n\u{7f}");
+/// assert_eq!(out, r#""caf\u00e9 \"x\"\n\u007f""#);
+/// ```
+pub fn push_py_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

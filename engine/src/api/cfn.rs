@@ -77,64 +77,6 @@ fn truthy(v: &Value) -> bool {
     }
 }
 
-/// `json.dumps(v)` as Python writes it: `", "` and `": "` separators,
-/// non-ASCII escaped.
-pub fn py_dumps(v: &Value) -> String {
-    fn push_str(out: &mut String, s: &str) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                    let mut buf = [0u16; 2];
-                    for unit in c.encode_utf16(&mut buf) {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    fn push(out: &mut String, v: &Value) {
-        match v {
-            Value::Object(m) => {
-                out.push('{');
-                for (i, (k, v)) in m.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    push_str(out, k);
-                    out.push_str(": ");
-                    push(out, v);
-                }
-                out.push('}');
-            }
-            Value::Array(a) => {
-                out.push('[');
-                for (i, v) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    push(out, v);
-                }
-                out.push(']');
-            }
-            Value::String(s) => push_str(out, s),
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut out = String::new();
-    push(&mut out, v);
-    out
-}
-
 /// Heat's XMLResponseSerializer: objects become elements, lists `<member>`s,
 /// `Metadata` and `TemplateBody` JSON text; null fields are left out.
 pub fn to_xml(name: &str, v: &Value) -> String {
@@ -149,7 +91,7 @@ pub fn to_xml(name: &str, v: &Value) -> String {
                 .map(|(k, v)| {
                     if JSON_ONLY_KEYS.contains(&k.as_str()) {
                         if truthy(v) {
-                            format!("<{k}>{}</{k}>", escape(&py_dumps(v)))
+                            format!("<{k}>{}</{k}>", escape(&crate::pyjson::dumps(v)))
                         } else {
                             format!("<{k}/>")
                         }
@@ -190,7 +132,10 @@ fn answer(action: &str, result: Value, format: Format) -> Response {
         Format::Json => {
             let mut doc = serde_json::Map::new();
             doc.insert(format!("{action}Response"), Value::Object(inner));
-            (py_dumps(&Value::Object(doc)), "application/json")
+            (
+                crate::pyjson::dumps(&Value::Object(doc)),
+                "application/json",
+            )
         }
     };
     let mut r = Response::new(Body::from(body));
@@ -233,7 +178,7 @@ async fn json_error(r: Response) -> Response {
         HeaderValue::from_static("application/json"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(py_dumps(&v)))
+    Response::from_parts(parts, Body::from(crate::pyjson::dumps(&v)))
 }
 
 fn xml_error(status: StatusCode, code: &str, message: &str) -> Response {

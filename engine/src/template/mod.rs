@@ -32,7 +32,7 @@ mod functions;
 mod load;
 mod params;
 mod props;
-mod pyfmt;
+pub(crate) mod pyfmt;
 mod regex;
 mod registry;
 mod validate;
