@@ -17,7 +17,7 @@
 //! ```
 
 use heatgate_middleware::ec2token::request::requote_path;
-use heatgate_middleware::ec2token::signature::{self, Ec2Credentials, Ordered};
+use heatgate_middleware::ec2token::signature;
 
 /// `arn:openstack:heat::{tenant}:stacks/{name}/{id}`.
 pub fn stack_arn(tenant: &str, name: &str, id: &str) -> String {
@@ -99,35 +99,16 @@ pub fn presigned_url(p: &Presign<'_>) -> Result<String, PresignError> {
     // webob does (for plain ARNs that is the unquoted path Heat signs).
     let unquoted_path = requote_path(&format!("{base_path}/{}", quote_path(p.arn)))
         .map_err(|e| err(&e.to_string()))?;
-    let mut params = Ordered::new();
-    params.insert("SignatureMethod".into(), "HmacSHA256".into());
-    params.insert("SignatureVersion".into(), "2".into());
-    params.insert("AWSAccessKeyId".into(), p.access.into());
-    if let Some(t) = p.timestamp {
-        params.insert("Timestamp".into(), t.into());
-    }
-    let creds = Ec2Credentials {
-        access: p.access.into(),
-        signature: String::new(),
-        host,
-        verb: p.method.into(),
-        path: unquoted_path,
-        params: params.clone(),
-        headers: Ordered::new(),
-        body_hash: String::new(),
-    };
-    let sig = signature::sign(&creds, p.secret).map_err(|e| err(&e.to_string()))?;
-    let mut query = String::new();
-    for (k, v) in params.iter() {
-        if !query.is_empty() {
-            query.push('&');
-        }
-        query.push_str(k);
-        query.push('=');
-        query.push_str(&quote(v));
-    }
-    query.push_str("&Signature=");
-    query.push_str(&quote(&sig));
+    let query = signature::sigv2_query(
+        p.method,
+        &host,
+        &unquoted_path,
+        p.access,
+        p.secret,
+        &[],
+        p.timestamp,
+    )
+    .map_err(|e| err(&e.to_string()))?;
     let root = p.base.trim_end_matches('/');
     Ok(format!("{root}/{}?{query}", quote_path(p.arn)))
 }

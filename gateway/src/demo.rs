@@ -848,36 +848,22 @@ fn signed_get(
     secret: &str,
     params: &[(&str, &str)],
 ) -> Result<String, String> {
-    use heatgate_middleware::ec2token::signature::{self, Ec2Credentials, Ordered};
-    let mut p = Ordered::new();
-    for (k, v) in params {
-        p.insert((*k).into(), (*v).into());
-    }
-    p.insert("SignatureMethod".into(), "HmacSHA256".into());
-    p.insert("SignatureVersion".into(), "2".into());
-    p.insert("AWSAccessKeyId".into(), access.into());
-    let now = time::OffsetDateTime::now_utc();
-    let ts = now
+    let ts = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
         ))
         .map_err(|e| e.to_string())?;
-    p.insert("Timestamp".into(), ts);
-    let creds = Ec2Credentials {
-        access: access.into(),
-        signature: String::new(),
-        host: cfn.to_owned(),
-        verb: "GET".into(),
-        path: "/v1/".into(),
-        params: p.clone(),
-        headers: Ordered::new(),
-        body_hash: String::new(),
-    };
-    let sig = signature::sign(&creds, secret.as_bytes()).map_err(|e| e.to_string())?;
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let mut q: Vec<String> = p.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
-    q.push(format!("Signature={}", enc(&sig)));
-    Ok(format!("http://{cfn}/v1/?{}", q.join("&")))
+    let query = heatgate_middleware::ec2token::signature::sigv2_query(
+        "GET",
+        cfn,
+        "/v1/",
+        access,
+        secret.as_bytes(),
+        params,
+        Some(&ts),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(format!("http://{cfn}/v1/?{query}"))
 }
 
 #[cfg(test)]

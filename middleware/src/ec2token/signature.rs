@@ -581,6 +581,62 @@ pub fn sign(creds: &Ec2Credentials, secret: &[u8]) -> Result<String, Malformed> 
     Ok(prepare(creds)?.sign(secret, &creds.host))
 }
 
+/// A signed SigV2 query string, as boto and Heat's signal responder build
+/// them: `params` in their order, then `SignatureMethod=HmacSHA256`,
+/// `SignatureVersion=2`, `AWSAccessKeyId`, `Timestamp` (when given) and
+/// `Signature`, each value percent-encoded (RFC 3986 unreserved characters
+/// kept). Signed over `verb`, `host` (as the server will see it in `Host`)
+/// and `path` as the verifier rebuilds it (unquoted).
+///
+/// ```
+/// use heatgate_middleware::ec2token::signature::sigv2_query;
+/// let q = sigv2_query("GET", "127.0.0.1:8000", "/v1/", "ak", b"sk",
+///     &[("Action", "ListStacks")], Some("2024-01-02T03:04:05Z")).unwrap();
+/// assert!(q.starts_with("Action=ListStacks&SignatureMethod=HmacSHA256&SignatureVersion=2&\
+///     AWSAccessKeyId=ak&Timestamp=2024-01-02T03%3A04%3A05Z&Signature="));
+/// ```
+pub fn sigv2_query(
+    verb: &str,
+    host: &str,
+    path: &str,
+    access: &str,
+    secret: &[u8],
+    params: &[(&str, &str)],
+    timestamp: Option<&str>,
+) -> Result<String, Malformed> {
+    let mut signed = Ordered::new();
+    for (k, v) in params {
+        signed.insert((*k).into(), (*v).into());
+    }
+    signed.insert("SignatureMethod".into(), "HmacSHA256".into());
+    signed.insert("SignatureVersion".into(), "2".into());
+    signed.insert("AWSAccessKeyId".into(), access.into());
+    if let Some(t) = timestamp {
+        signed.insert("Timestamp".into(), t.into());
+    }
+    let creds = Ec2Credentials {
+        access: access.into(),
+        signature: String::new(),
+        host: host.into(),
+        verb: verb.into(),
+        path: path.into(),
+        params: signed,
+        headers: Ordered::new(),
+        body_hash: String::new(),
+    };
+    let signature = sign(&creds, secret)?;
+    let mut query = String::new();
+    for (k, v) in creds.params.iter() {
+        query.push_str(k);
+        query.push('=');
+        query.push_str(&urlencoding::encode(v));
+        query.push('&');
+    }
+    query.push_str("Signature=");
+    query.push_str(&urlencoding::encode(&signature));
+    Ok(query)
+}
+
 /// Whether `creds.signature` is what Keystone would accept for `secret`: the
 /// host as given, then without its port; compared in constant time.
 pub fn verify(creds: &Ec2Credentials, secret: &[u8]) -> Result<bool, Malformed> {
