@@ -164,7 +164,8 @@ pub struct GatewaySection {
     pub metrics_listen: Option<SocketAddr>,
     /// `text` (default) or `json` log lines.
     pub log_format: LogFormat,
-    /// Runtime worker threads (default: one per core).
+    /// Runtime worker threads (default: one per core); 1 runs every task on
+    /// the thread that started the server (a current-thread scheduler).
     pub worker_threads: Option<usize>,
     /// REST base URL that clients reach.
     pub public_url: Option<String>,

@@ -27,12 +27,10 @@ struct Args {
     /// Listen address (loopback; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Runtime worker threads (a multi-thread runtime, as `heatgate proxy` uses).
+    /// Runtime worker threads, chosen as `heatgate proxy` chooses them: 1 is
+    /// tokio's current-thread scheduler, more a multi-thread one.
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
-    /// Use tokio's current-thread runtime instead (for comparison).
-    #[arg(long)]
-    current_thread: bool,
     #[command(flatten)]
     keystone: KeystoneArgs,
 }
@@ -52,11 +50,11 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let mut builder = if args.current_thread {
+    let mut builder = if args.worker_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(args.worker_threads.max(1));
+        b.worker_threads(args.worker_threads);
         b
     };
     let runtime = match builder.enable_all().build() {
