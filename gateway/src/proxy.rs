@@ -2,8 +2,9 @@
 //! bodies, hop-by-hop headers removed, `X-Forwarded-For` / `-Proto` / `-Host`
 //! set, and upstream failures answered 502 / 504 with a JSON body.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -203,11 +204,13 @@ impl ProxyInner {
         remove_hop_by_hop(headers);
         if let Some(ip) = peer {
             let forwarded = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                Some(prior) => format!("{prior}, {ip}"),
-                None => ip.to_string(),
+                Some(prior) => {
+                    HeaderValue::from_maybe_shared(bytes::Bytes::from(format!("{prior}, {ip}")))
+                        .ok()
+                }
+                None => Some(peer_header(ip)),
             };
-            // Validated, then used as it is (no second copy).
-            if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(forwarded)) {
+            if let Some(v) = forwarded {
                 headers.insert(X_FORWARDED_FOR, v);
             }
         }
@@ -253,6 +256,27 @@ fn cut_off(error: &(dyn std::error::Error + 'static)) -> bool {
         cause = e.source();
     }
     false
+}
+
+/// `ip` as a header value. The last one is kept per thread: a gateway's
+/// clients are mostly a few load balancers, and formatting an address is a
+/// visible part of a proxied request's cost.
+fn peer_header(ip: IpAddr) -> HeaderValue {
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((cached, value)) if *cached == ip => value.clone(),
+            _ => {
+                let value = HeaderValue::from_maybe_shared(bytes::Bytes::from(ip.to_string()))
+                    .expect("an IP address is a valid header value");
+                *last = Some((ip, value.clone()));
+                value
+            }
+        }
+    })
 }
 
 /// `X-Forwarded-Proto`: how the client reached this listener.
@@ -323,6 +347,15 @@ impl tower::Service<Request<Body>> for Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peer_header_follows_the_address() {
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for ip in [v4, v4, v6, v4, v6, v6] {
+            assert_eq!(peer_header(ip), ip.to_string().as_str());
+        }
+    }
 
     #[test]
     fn hop_by_hop_headers_go() {

@@ -126,12 +126,24 @@ pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigErr
 
 /// [`authenticated`] then [`label_all`] around a service that routes nothing
 /// itself (the proxy's upstream), stacked as one service: a router would box
-/// each layer separately and clone the whole chain for every request.
+/// each layer separately and clone the whole chain for every request (and
+/// look up a route that is never there).
 fn authenticated_service<S>(
     config: &Config,
     inner: S,
     label: &'static str,
-) -> Result<Router, ConfigError>
+) -> Result<
+    impl tower::Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future = impl Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    ConfigError,
+>
 where
     S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -145,7 +157,7 @@ where
         .map_request(mark_sensitive)
         .layer(auth_layer(config)?)
         .service(inner);
-    Ok(Router::new().fallback_service(service))
+    Ok(service)
 }
 
 /// Arguments of `heatgate proxy`.

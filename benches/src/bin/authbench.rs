@@ -2,7 +2,8 @@
 //!
 //! A minimal axum service answering 200 `ok` on every path, with the auth_token
 //! layer in front (`--layer`) or without, on a tokio runtime with one worker
-//! thread (`--worker-threads`). Prints one line `listening on http://ADDR` on
+//! thread (`--worker-threads`) and the allocator of the `heatgate` binary
+//! (mimalloc), with and without the layer alike. Prints one line `listening on http://ADDR` on
 //! stdout once it accepts connections, and stops on SIGTERM or Ctrl-C.
 //!
 //! ```text
@@ -16,6 +17,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use heatgate_benches::{app, KeystoneArgs};
+
+// As in the `heatgate` binary, so that (b) and (c) are set up as `heatgate`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A 200 `ok` service, with or without the auth_token layer, for load tests.
 #[derive(Debug, Parser)]

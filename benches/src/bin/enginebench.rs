@@ -25,6 +25,10 @@ use heatgate::server::{serve_with, Listener, ServeOptions};
 use heatgate_benches::serve::{engine_router, identity_of, with_identity};
 use heatgate_keystone::Secret;
 
+// As in the `heatgate` binary that target (a) runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The engine's REST API with a fixed identity, for load tests.
 #[derive(Debug, Parser)]
 #[command(name = "enginebench")]

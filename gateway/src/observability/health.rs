@@ -8,15 +8,17 @@
 //! endpoint (unauthenticated) cannot be used to hammer Keystone. The reason
 //! given to callers is generic; the detail (endpoint, error) is logged.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use heatgate_keystone::{Client, Error};
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderValue, Request, StatusCode};
 
 use super::{label_routes, registry};
 use crate::config::{ConfigError, KeystoneAuthtokenSection};
@@ -95,9 +97,14 @@ impl Health {
         verdict
     }
 
-    /// `GET /healthcheck` (and `HEAD`) in front of `app`, without
-    /// authentication; every other request goes to `app`.
-    pub fn in_front_of(self: &Arc<Self>, app: Router) -> Router {
+    /// `GET /healthcheck` (and `HEAD`) in front of `app` (a router or any
+    /// service), without authentication; every other request goes to `app`.
+    pub fn in_front_of<S>(self: &Arc<Self>, app: S) -> Router
+    where
+        S: tower::Service<Request<Body>, Error = Infallible> + Clone + Send + Sync + 'static,
+        S::Response: IntoResponse,
+        S::Future: Send + 'static,
+    {
         label_routes(
             Router::new()
                 .route("/healthcheck", get(healthcheck))
