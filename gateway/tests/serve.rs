@@ -46,7 +46,7 @@ fn config(keystone: &Keystone, dir: &Path, key: &str, extra: &str) -> PathBuf {
     let f = &keystone.fixtures;
     let text = format!(
         r#"[gateway]
-worker_threads = 2
+worker_threads = 1
 
 [keystone_authtoken]
 auth_url = "{auth_url}"
