@@ -47,11 +47,8 @@ fn lock_exclusively(database: &Path) -> Result<std::fs::File> {
     let mut name = database.as_os_str().to_owned();
     name.push(".lock");
     let lock_path = std::path::PathBuf::from(name);
-    let failed = |e: std::io::Error| {
-        StoreError(sqlx::Error::Configuration(
-            format!("cannot lock {}: {e}", lock_path.display()).into(),
-        ))
-    };
+    let refused = |message: String| StoreError(sqlx::Error::Configuration(message.into()));
+    let failed = |e: std::io::Error| refused(format!("cannot lock {}: {e}", lock_path.display()));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -60,14 +57,10 @@ fn lock_exclusively(database: &Path) -> Result<std::fs::File> {
         .map_err(failed)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError(sqlx::Error::Configuration(
-            format!(
-                "{} is in use by another engine process (it holds {}); \
-                 one engine per database",
-                database.display(),
-                lock_path.display()
-            )
-            .into(),
+        Err(std::fs::TryLockError::WouldBlock) => Err(refused(format!(
+            "{} is in use by another engine process (it holds {}); one engine per database",
+            database.display(),
+            lock_path.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
     }

@@ -39,7 +39,7 @@ pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
 /// thread that started the server, with no hand-off between a worker and the
 /// I/O driver, which serves about a third more requests per second on that
 /// one core than a multi-thread scheduler limited to one worker.
-pub(crate) fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+pub fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match worker_threads {
         Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {

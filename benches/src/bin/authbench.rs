@@ -1,9 +1,9 @@
 //! authbench: the load target of the side-by-side benchmark.
 //!
 //! A minimal axum service answering 200 `ok` on every path, with the auth_token
-//! layer in front (`--layer`) or without, on a tokio runtime with one worker
-//! thread (`--worker-threads`) and the allocator of the `heatgate` binary
-//! (mimalloc), with and without the layer alike. Prints one line `listening on http://ADDR` on
+//! layer in front (`--layer`) or without, on the runtime `heatgate` builds for
+//! `--worker-threads` (default 1) and with its allocator (mimalloc), with and
+//! without the layer alike. Prints one line `listening on http://ADDR` on
 //! stdout once it accepts connections, and stops on SIGTERM or Ctrl-C.
 //!
 //! ```text
@@ -32,8 +32,8 @@ struct Args {
     /// Listen address (loopback; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Runtime worker threads, chosen as `heatgate proxy` chooses them: 1 is
-    /// tokio's current-thread scheduler, more a multi-thread one.
+    /// Runtime worker threads, as `[gateway] worker_threads` (1: tokio's
+    /// current-thread scheduler).
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
     #[command(flatten)]
@@ -55,14 +55,7 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let mut builder = if args.worker_threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(args.worker_threads);
-        b
-    };
-    let runtime = match builder.enable_all().build() {
+    let runtime = match heatgate::server::runtime(Some(args.worker_threads)) {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };

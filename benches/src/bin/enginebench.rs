@@ -64,11 +64,7 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.gateway.worker_threads {
-        builder.worker_threads(n.max(1));
-    }
-    let runtime = match builder.enable_all().build() {
+    let runtime = match heatgate::server::runtime(config.gateway.worker_threads) {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
