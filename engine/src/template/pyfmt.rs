@@ -152,10 +152,8 @@ pub(crate) fn py_type(v: &Value) -> &'static str {
     }
 }
 
-/// `json.dumps(x)` with Python's defaults (see [`crate::pyjson`]).
-pub(crate) fn json_dumps(v: &Value) -> String {
-    crate::pyjson::dumps(v)
-}
+/// `json.dumps(x)` with Python's defaults: the engine's one writer.
+pub(crate) use crate::pyjson::dumps as json_dumps;
 
 /// A JSON value's number as Python sees it (bools are ints).
 fn as_num(v: &Value) -> Option<f64> {
