@@ -34,6 +34,7 @@
 
 mod config;
 mod headers;
+mod hot;
 pub mod jws;
 pub mod response;
 mod service;

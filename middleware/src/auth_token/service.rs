@@ -1,5 +1,6 @@
 //! The auth_token layer and service.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use super::headers::{
     strip_spoofable, AUTH_TOKEN, IDENTITY_STATUS, SERVICE_CATALOG, SERVICE_IDENTITY_STATUS,
     SERVICE_TOKEN, STORAGE_TOKEN,
 };
+use super::hot::{self, HotKey};
 use super::jws::{JwsKeyError, JwsKeys};
 use super::response;
 use super::validator::{TokenRejection, TokenValidator, ValidToken};
@@ -38,6 +40,8 @@ pub enum AuthTokenError {
 
 #[derive(Debug)]
 struct Shared {
+    /// Distinguishes this layer's hot tokens from other layers' (see `hot`).
+    id: u64,
     config: AuthTokenConfig,
     validator: TokenValidator,
     www_authenticate: Option<HeaderValue>,
@@ -82,8 +86,10 @@ impl AuthTokenLayer {
             .unwrap_or_else(|| validator.client().config().auth_url.to_string());
         let www_authenticate =
             Some(response::www_authenticate(&uri).ok_or(AuthTokenError::WwwAuthenticateUri)?);
+        static LAYERS: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
             shared: Arc::new(Shared {
+                id: LAYERS.fetch_add(1, Ordering::Relaxed),
                 config,
                 validator,
                 www_authenticate,
@@ -196,12 +202,60 @@ fn read_token(headers: &HeaderMap, names: &[HeaderName]) -> TokenHeader {
     TokenHeader::Absent
 }
 
+/// A token's verdict: `None` when no token was sent.
+type Verdict = Option<Result<Arc<ValidToken>, TokenRejection>>;
+
 impl Shared {
-    async fn check(&self, token: TokenHeader) -> Option<Result<Arc<ValidToken>, TokenRejection>> {
+    async fn check(&self, token: &TokenHeader) -> Verdict {
         match token {
             TokenHeader::Absent => None,
             TokenHeader::Conflicting => Some(Err(TokenRejection::Invalid)),
             TokenHeader::One(v) => Some(self.validator.validate(v.as_bytes()).await),
+        }
+    }
+
+    /// The user token's verdict. With `hot` (no service token was sent), a
+    /// token this thread keeps seeing comes with its downstream headers
+    /// prebuilt (see `hot`).
+    async fn check_user(&self, token: &TokenHeader, hot: bool) -> (Verdict, Option<HeaderMap>) {
+        let (TokenHeader::One(value), true) = (token, hot) else {
+            return (self.check(token).await, None);
+        };
+        let Some(sha) = self.validator.cache_key(value.as_bytes()) else {
+            return (Some(Err(TokenRejection::Invalid)), None);
+        };
+        let key = HotKey {
+            layer: self.id,
+            token: sha,
+        };
+        if let Some((token, headers)) = hot::lookup(&key) {
+            self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
+            return (Some(Ok(token)), Some(headers));
+        }
+        let verdict = self.validator.validate_keyed(sha, value.as_bytes()).await;
+        if let Ok(token) = &verdict {
+            hot::offer(key, token, || self.user_headers(token));
+        }
+        (Some(verdict), None)
+    }
+
+    /// What the layer sets for a confirmed user token without a service token.
+    fn user_headers(&self, token: &ValidToken) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(token.headers.user().len() + 2);
+        headers.insert(IDENTITY_STATUS, CONFIRMED);
+        self.insert_user_headers(&mut headers, token);
+        headers
+    }
+
+    /// The user token's `X-*` headers (and `X-Service-Catalog`, if configured).
+    fn insert_user_headers(&self, headers: &mut HeaderMap, token: &ValidToken) {
+        for (name, value) in token.headers.user() {
+            headers.insert(name.clone(), value.clone());
+        }
+        if self.config.include_service_catalog {
+            if let Some(catalog) = token.headers.catalog() {
+                headers.insert(SERVICE_CATALOG, catalog.clone());
+            }
         }
     }
 
@@ -221,7 +275,7 @@ impl Shared {
             TokenHeader::One(v) => Some(v.clone()),
             _ => None,
         };
-        let service = match self.check(service_header).await {
+        let service = match self.check(&service_header).await {
             None => None,
             Some(Ok(token)) => {
                 let has_role = self
@@ -254,7 +308,8 @@ impl Shared {
             TokenHeader::One(v) => Some(v.clone()),
             _ => None,
         };
-        let user = match self.check(user_header).await {
+        let (user, prebuilt) = self.check_user(&user_header, service.is_none()).await;
+        let user = match user {
             None | Some(Err(TokenRejection::Invalid)) => None,
             Some(Ok(token)) => Some(token),
             Some(Err(TokenRejection::Unavailable(_))) if delay => None,
@@ -267,45 +322,10 @@ impl Shared {
         if user.is_none() && !delay {
             return Err(self.unauthorized());
         }
-        // Room for every header set below at once, instead of growing the map
-        // (and rehashing it) several times while inserting them one by one.
-        // Only a hint: a map that cannot grow fails below exactly as before.
-        let _ = headers.try_reserve(
-            2 + user.as_ref().map_or(0, |t| {
-                t.headers.user().len() + usize::from(t.headers.catalog().is_some())
-            }) + match &service {
-                Some(Some(t)) => t.headers.service().len(),
-                _ => 0,
-            },
-        );
-        headers.insert(
-            IDENTITY_STATUS,
-            if user.is_some() { CONFIRMED } else { INVALID },
-        );
-        if let Some(service) = &service {
-            headers.insert(
-                SERVICE_IDENTITY_STATUS,
-                if service.is_some() {
-                    CONFIRMED
-                } else {
-                    INVALID
-                },
-            );
-        }
-        if let Some(token) = &user {
-            for (name, value) in token.headers.user() {
-                headers.insert(name.clone(), value.clone());
-            }
-            if self.config.include_service_catalog {
-                if let Some(catalog) = token.headers.catalog() {
-                    headers.insert(SERVICE_CATALOG, catalog.clone());
-                }
-            }
-        }
-        if let Some(Some(token)) = &service {
-            for (name, value) in token.headers.service() {
-                headers.insert(name.clone(), value.clone());
-            }
+        match (prebuilt, &user) {
+            // A hot token (and no service token): its headers are prebuilt.
+            (Some(prebuilt), Some(_)) => hot::merge_into(headers, prebuilt),
+            _ => self.set_headers(headers, user.as_deref(), service.as_ref()),
         }
         let status = AuthStatus {
             user_confirmed: user.is_some(),
@@ -328,6 +348,49 @@ impl Shared {
             )));
         }
         Ok(())
+    }
+
+    /// Sets the downstream headers one by one (see `user_headers` for the
+    /// prebuilt form of the common case).
+    fn set_headers(
+        &self,
+        headers: &mut HeaderMap,
+        user: Option<&ValidToken>,
+        service: Option<&Option<Arc<ValidToken>>>,
+    ) {
+        // Room for every header set below at once, instead of growing the map
+        // (and rehashing it) several times while inserting them one by one.
+        // Only a hint: a map that cannot grow fails below exactly as before.
+        let _ = headers.try_reserve(
+            2 + user.map_or(0, |t| {
+                t.headers.user().len() + usize::from(t.headers.catalog().is_some())
+            }) + match service {
+                Some(Some(t)) => t.headers.service().len(),
+                _ => 0,
+            },
+        );
+        headers.insert(
+            IDENTITY_STATUS,
+            if user.is_some() { CONFIRMED } else { INVALID },
+        );
+        if let Some(service) = service {
+            headers.insert(
+                SERVICE_IDENTITY_STATUS,
+                if service.is_some() {
+                    CONFIRMED
+                } else {
+                    INVALID
+                },
+            );
+        }
+        if let Some(token) = user {
+            self.insert_user_headers(headers, token);
+        }
+        if let Some(Some(token)) = service {
+            for (name, value) in token.headers.service() {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
     }
 }
 

@@ -21,6 +21,9 @@ pub struct ValidToken {
     pub identity: Arc<IdentityData>,
     /// The headers to set downstream.
     pub headers: IdentityHeaders,
+    /// Until when the cache may answer for the token: min(token_cache_time,
+    /// the token's expiry) from when Keystone confirmed it.
+    pub cached_until: Instant,
 }
 
 /// Why a token could not be confirmed.
@@ -48,20 +51,17 @@ pub struct ValidatorStats {
     pub refused_locally: AtomicU64,
 }
 
-struct TokenExpiry {
-    cache_time: Duration,
-}
+/// Moka expires each entry at its token's `cached_until`.
+struct UntilCachedUntil;
 
-impl Expiry<[u8; 32], Arc<ValidToken>> for TokenExpiry {
+impl Expiry<[u8; 32], Arc<ValidToken>> for UntilCachedUntil {
     fn expire_after_create(
         &self,
         _key: &[u8; 32],
         value: &Arc<ValidToken>,
-        _now: Instant,
+        now: Instant,
     ) -> Option<Duration> {
-        let remaining = value.identity.expires_at - OffsetDateTime::now_utc();
-        let remaining = Duration::try_from(remaining).unwrap_or(Duration::ZERO);
-        Some(self.cache_time.min(remaining))
+        Some(value.cached_until.saturating_duration_since(now))
     }
 }
 
@@ -72,6 +72,8 @@ impl Expiry<[u8; 32], Arc<ValidToken>> for TokenExpiry {
 pub struct TokenValidator {
     client: Client,
     cache: Cache<[u8; 32], Arc<ValidToken>>,
+    /// token_cache_time (zero: nothing is cached).
+    cache_time: Duration,
     include_catalog: bool,
     max_token_size: usize,
     jws: Option<Arc<JwsKeys>>,
@@ -128,13 +130,12 @@ impl TokenValidator {
     ) -> Self {
         let cache = Cache::builder()
             .max_capacity(max_entries)
-            .expire_after(TokenExpiry {
-                cache_time: cache_time.unwrap_or(Duration::ZERO),
-            })
+            .expire_after(UntilCachedUntil)
             .build();
         Self {
             client,
             cache,
+            cache_time: cache_time.unwrap_or(Duration::ZERO),
             include_catalog,
             max_token_size,
             jws: jws.map(Arc::new),
@@ -168,13 +169,30 @@ impl TokenValidator {
                 .fold(true, |visible, b| visible & (0x21..=0x7e).contains(b))
     }
 
-    /// Validates `token`.
-    pub async fn validate(&self, token: &[u8]) -> Result<Arc<ValidToken>, TokenRejection> {
+    /// The cache key of `token` (its sha256), or `None` when it is not
+    /// well-formed (counted as refused locally).
+    pub fn cache_key(&self, token: &[u8]) -> Option<[u8; 32]> {
         if !self.is_well_formed(token) {
             self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
-            return Err(TokenRejection::Invalid);
+            return None;
         }
-        let key: [u8; 32] = Sha256::digest(token).into();
+        Some(Sha256::digest(token).into())
+    }
+
+    /// Validates `token`.
+    pub async fn validate(&self, token: &[u8]) -> Result<Arc<ValidToken>, TokenRejection> {
+        match self.cache_key(token) {
+            Some(key) => self.validate_keyed(key, token).await,
+            None => Err(TokenRejection::Invalid),
+        }
+    }
+
+    /// Validates `token`, whose [`cache_key`](Self::cache_key) is `key`.
+    pub async fn validate_keyed(
+        &self,
+        key: [u8; 32],
+        token: &[u8],
+    ) -> Result<Arc<ValidToken>, TokenRejection> {
         let now = OffsetDateTime::now_utc();
         if let Some(hit) = self.cache.get(&key).await {
             if !hit.identity.is_expired_at(now) {
@@ -220,10 +238,14 @@ impl TokenValidator {
                         let mut headers = IdentityHeaders::new(&identity, body.catalog.as_deref());
                         let catalog = headers.catalog().map(|c| self.catalogs.intern(c.clone()));
                         headers.set_catalog(catalog);
-                        if identity.is_expired_at(OffsetDateTime::now_utc()) {
+                        let wall = OffsetDateTime::now_utc();
+                        if identity.is_expired_at(wall) {
                             return Err(TokenRejection::Invalid);
                         }
+                        let remaining = Duration::try_from(identity.expires_at - wall)
+                            .unwrap_or(Duration::ZERO);
                         Ok(Arc::new(ValidToken {
+                            cached_until: Instant::now() + self.cache_time.min(remaining),
                             identity: Arc::new(identity),
                             headers,
                         }))
@@ -247,8 +269,6 @@ impl TokenValidator {
 mod tests {
     use super::*;
 
-    /// Every request allocates the future of `validate`; the Keystone call
-    /// (several kB of future) must stay out of it, behind a box.
     #[test]
     fn equal_catalogs_share_one_copy() {
         let interner = CatalogInterner::default();
@@ -264,6 +284,8 @@ mod tests {
         assert_ne!(a, c);
     }
 
+    /// Every request allocates the future of `validate`; the Keystone call
+    /// (several kB of future) must stay out of it, behind a box.
     #[test]
     fn the_cached_path_does_not_carry_the_keystone_call() {
         let url = "http://127.0.0.1:9/v3".parse().expect("a URL");

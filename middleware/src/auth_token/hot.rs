@@ -1,0 +1,300 @@
+//! Hot tokens: the few tokens a thread sees again and again, with the
+//! downstream headers they give prebuilt.
+//!
+//! Most traffic through a gateway is a handful of clients reusing their token,
+//! so for those the layer skips the shared cache and, instead of inserting the
+//! identity headers one by one into every request (hashing each name, growing
+//! the map), it clones a map that already holds them and moves the request's
+//! own few headers into the clone.
+//!
+//! What makes this safe:
+//! - an entry answers only until its token's `cached_until` (the moment the
+//!   shared cache would drop it: min(token_cache_time, token expiry) from the
+//!   validation) and only while the token has not expired by the wall clock,
+//!   exactly the checks of a shared-cache hit; with caching disabled nothing
+//!   becomes hot;
+//! - entries are keyed by the layer that built them (its configuration decides
+//!   the headers) and by the token's sha256, never the token;
+//! - a token becomes hot only when the thread sees it twice within the last
+//!   [`SEEN`] new tokens, so a stream of distinct tokens costs one lookup each
+//!   and builds nothing; there are [`HOT`] entries per thread, replaced in
+//!   turn (a few kB in all).
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::HOST;
+use http::{HeaderMap, HeaderValue};
+use time::OffsetDateTime;
+
+use super::validator::ValidToken;
+
+/// Hot entries per thread.
+const HOT: usize = 8;
+/// Recently seen tokens per thread (the candidates for a hot entry).
+const SEEN: usize = 16;
+
+/// A token, as the key of one layer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct HotKey {
+    /// The layer (see `Shared::id`).
+    pub layer: u64,
+    /// sha256 of the token.
+    pub token: [u8; 32],
+}
+
+struct HotEntry {
+    key: HotKey,
+    token: Arc<ValidToken>,
+    /// The headers the layer sets for the token, after a placeholder `Host`.
+    headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct HotTokens {
+    entries: Vec<HotEntry>,
+    /// Where the next entry goes once `entries` is full.
+    next: usize,
+    seen: Vec<HotKey>,
+    next_seen: usize,
+}
+
+thread_local! {
+    static TOKENS: RefCell<HotTokens> = RefCell::default();
+}
+
+/// The token and its prebuilt headers, when `key` is hot on this thread and
+/// still within its cache lifetime.
+pub(super) fn lookup(key: &HotKey) -> Option<(Arc<ValidToken>, HeaderMap)> {
+    TOKENS.with(|tokens| {
+        let tokens = tokens.borrow();
+        let entry = tokens.entries.iter().find(|e| e.key == *key)?;
+        let live = Instant::now() < entry.token.cached_until
+            && !entry
+                .token
+                .identity
+                .is_expired_at(OffsetDateTime::now_utc());
+        live.then(|| (entry.token.clone(), entry.headers.clone()))
+    })
+}
+
+/// Tells the thread that `token` was just confirmed for `key`: on its second
+/// sighting it becomes hot, with the headers `build` returns.
+pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce() -> HeaderMap) {
+    if Instant::now() >= token.cached_until {
+        return;
+    }
+    TOKENS.with(|tokens| {
+        let mut tokens = tokens.borrow_mut();
+        let tokens = &mut *tokens;
+        if let Some(entry) = tokens.entries.iter_mut().find(|e| e.key == key) {
+            // Expired and validated again: the new confirmation replaces it.
+            if !Arc::ptr_eq(&entry.token, token) {
+                entry.token = token.clone();
+                entry.headers = with_host_first(build());
+            }
+            return;
+        }
+        match tokens.seen.iter().position(|k| *k == key) {
+            Some(at) => {
+                tokens.seen.swap_remove(at);
+                let entry = HotEntry {
+                    key,
+                    token: token.clone(),
+                    headers: with_host_first(build()),
+                };
+                if tokens.entries.len() < HOT {
+                    tokens.entries.push(entry);
+                } else {
+                    tokens.entries[tokens.next] = entry;
+                    tokens.next = (tokens.next + 1) % HOT;
+                }
+            }
+            None if tokens.seen.len() < SEEN => tokens.seen.push(key),
+            None => {
+                tokens.seen[tokens.next_seen] = key;
+                tokens.next_seen = (tokens.next_seen + 1) % SEEN;
+            }
+        }
+    });
+}
+
+/// Room in a prebuilt map for the request's own headers: a clone keeps the
+/// map's index table, so the request's headers go in without rehashing.
+const ROOM: usize = 24;
+
+/// `headers` after a placeholder `Host`, so that a request's `Host` keeps its
+/// place at the front (user agents send it first, and so does a proxy).
+fn with_host_first(headers: HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len() + 1 + ROOM);
+    out.insert(HOST, HeaderValue::from_static(""));
+    out.extend(headers);
+    out
+}
+
+/// Replaces `request` by `prebuilt` (from [`lookup`]) with the request's own
+/// headers added: `Host` first, then the identity headers, then the others in
+/// their order. The request must hold none of the prebuilt names (the layer
+/// strips them all first).
+pub(super) fn merge_into(request: &mut HeaderMap, mut prebuilt: HeaderMap) {
+    let own = std::mem::take(request);
+    // Only a hint: a map that cannot grow fails below as it would anyway.
+    let _ = prebuilt.try_reserve(own.len());
+    let mut host = false;
+    let mut last = None;
+    for (name, value) in own {
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        // The first item always has a name.
+        let Some(name) = &last else { continue };
+        if *name == HOST && !host {
+            prebuilt.insert(HOST, value);
+            host = true;
+        } else {
+            prebuilt.append(name, value);
+        }
+    }
+    if !host {
+        prebuilt.remove(HOST);
+    }
+    *request = prebuilt;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::time::Duration;
+
+    use crate::auth_token::IdentityHeaders;
+    use crate::context::IdentityData;
+
+    fn token(cached_for: Duration, expires_in: time::Duration) -> Arc<ValidToken> {
+        let body: heatgate_keystone::TokenBody = serde_json::from_value(serde_json::json!({
+            "methods": ["password"],
+            "expires_at": (OffsetDateTime::now_utc() + expires_in)
+                .format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "user": {"id": "u1", "name": "demo", "domain": {"id": "default", "name": "Default"}},
+            "project": {"id": "p1", "name": "demo", "domain": {"id": "default", "name": "Default"}},
+            "roles": [{"id": "r1", "name": "member"}],
+        }))
+        .unwrap();
+        let identity = IdentityData::from_token(&body);
+        Arc::new(ValidToken {
+            headers: IdentityHeaders::new(&identity, None),
+            identity: Arc::new(identity),
+            cached_until: Instant::now() + cached_for,
+        })
+    }
+
+    fn headers(token: &ValidToken) -> HeaderMap {
+        token
+            .headers
+            .user()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
+    }
+
+    fn key(layer: u64, byte: u8) -> HotKey {
+        HotKey {
+            layer,
+            token: [byte; 32],
+        }
+    }
+
+    // Each test runs on a thread of its own, so starts with no hot tokens.
+
+    #[test]
+    fn a_token_is_hot_from_its_second_confirmation_until_its_cache_time() {
+        let t = token(Duration::from_millis(300), time::Duration::hours(1));
+        let k = key(1, 1);
+        assert!(lookup(&k).is_none());
+        offer(k, &t, || headers(&t));
+        assert!(lookup(&k).is_none(), "hot only when seen twice");
+        offer(k, &t, || headers(&t));
+        let (hit, prebuilt) = lookup(&k).expect("hot");
+        assert!(Arc::ptr_eq(&hit, &t));
+        assert_eq!(
+            prebuilt.keys().next(),
+            Some(&HOST),
+            "Host placeholder first"
+        );
+        assert_eq!(prebuilt.len(), t.headers.user().len() + 1);
+        // Another layer's key, with the same token, is not the same entry.
+        assert!(lookup(&key(2, 1)).is_none());
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(lookup(&k).is_none(), "past cached_until");
+    }
+
+    #[test]
+    fn nothing_is_hot_when_caching_is_off_or_the_token_expired() {
+        let uncached = token(Duration::ZERO, time::Duration::hours(1));
+        let k = key(1, 2);
+        offer(k, &uncached, || headers(&uncached));
+        offer(k, &uncached, || headers(&uncached));
+        assert!(lookup(&k).is_none(), "token_cache_time 0");
+
+        let expired = token(Duration::from_secs(300), time::Duration::seconds(-1));
+        let k = key(1, 3);
+        offer(k, &expired, || headers(&expired));
+        offer(k, &expired, || headers(&expired));
+        assert!(lookup(&k).is_none(), "expired by the wall clock");
+    }
+
+    #[test]
+    fn a_stream_of_distinct_tokens_builds_nothing_and_the_table_stays_bounded() {
+        let t = token(Duration::from_secs(300), time::Duration::hours(1));
+        let mut built = 0;
+        for i in 0..=255u8 {
+            offer(key(1, i), &t, || {
+                built += 1;
+                headers(&t)
+            });
+        }
+        assert_eq!(built, 0);
+        for i in 0..=255u8 {
+            offer(key(1, i), &t, || headers(&t));
+            offer(key(1, i), &t, || headers(&t));
+        }
+        TOKENS.with(|tokens| {
+            let tokens = tokens.borrow();
+            assert_eq!(tokens.entries.len(), HOT);
+            assert!(tokens.seen.len() <= SEEN);
+        });
+        assert!(lookup(&key(1, 255)).is_some(), "the latest is hot");
+        assert!(lookup(&key(1, 0)).is_none(), "the oldest was replaced");
+    }
+
+    #[test]
+    fn merging_keeps_host_first_and_every_value_of_the_request() {
+        let t = token(Duration::from_secs(300), time::Duration::hours(1));
+        let prebuilt = with_host_first(headers(&t));
+        let mut request = HeaderMap::new();
+        request.insert("user-agent", HeaderValue::from_static("curl"));
+        request.insert(HOST, HeaderValue::from_static("example.org"));
+        request.append("accept", HeaderValue::from_static("a/b"));
+        request.append("accept", HeaderValue::from_static("c/d"));
+        request.insert("x-auth-token", HeaderValue::from_static("tok"));
+        merge_into(&mut request, prebuilt.clone());
+        let names: Vec<_> = request.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names[0], "host");
+        assert_eq!(request[HOST], "example.org");
+        let accept: Vec<_> = request.get_all("accept").iter().collect();
+        assert_eq!(accept, ["a/b", "c/d"]);
+        assert_eq!(request["user-agent"], "curl");
+        assert_eq!(request["x-auth-token"], "tok");
+        for (name, value) in t.headers.user() {
+            assert_eq!(request.get_all(name).iter().collect::<Vec<_>>(), [value]);
+        }
+        assert_eq!(request.len(), t.headers.user().len() + 5);
+
+        // Without Host, none is made up.
+        let mut request = HeaderMap::new();
+        request.insert("x-auth-token", HeaderValue::from_static("tok"));
+        merge_into(&mut request, prebuilt);
+        assert!(!request.contains_key(HOST));
+        assert_eq!(request.len(), t.headers.user().len() + 1);
+    }
+}
