@@ -369,6 +369,13 @@ async fn expired_tokens_are_refused_even_when_cached() {
     let token = keystone.token(&keystone.fixtures.demo.project_auth()).await;
     let (r, seen) = h.with_token(token.expose()).await;
     assert_eq!(r.status(), StatusCode::OK, "fresh token");
+    // Sent again and again, as a busy client would: hot on this thread.
+    for _ in 0..3 {
+        assert_eq!(
+            h.with_token(token.expose()).await.0.status(),
+            StatusCode::OK
+        );
+    }
     let expires = seen.unwrap().identity.unwrap().expires_at;
     let wait = (expires - time::OffsetDateTime::now_utc())
         .whole_milliseconds()
@@ -378,6 +385,77 @@ async fn expired_tokens_are_refused_even_when_cached() {
     assert_unauthorized(h.with_token(token.expose()).await.0, &keystone).await;
     let fresh = Harness::new(&keystone, AuthTokenConfig::default());
     assert_unauthorized(fresh.with_token(token.expose()).await.0, &keystone).await;
+}
+
+/// Every header the service saw, by name, values in order.
+fn header_set(headers: &HeaderMap) -> std::collections::BTreeMap<String, Vec<Vec<u8>>> {
+    let mut set = std::collections::BTreeMap::<String, Vec<Vec<u8>>>::new();
+    for (name, value) in headers {
+        set.entry(name.as_str().to_owned())
+            .or_default()
+            .push(value.as_bytes().to_vec());
+    }
+    set
+}
+
+#[tokio::test]
+async fn a_token_sent_again_and_again_gets_the_same_answer_every_time() {
+    let keystone = Keystone::shared();
+    let h = Harness::new(keystone, AuthTokenConfig::default());
+    let token = demo_token(keystone).await;
+    let request = |spoof: &str| {
+        Request::get("/v1/x")
+            .header("host", "heat.example.org:8004")
+            .header("user-agent", "python-heatclient")
+            .header("accept", "application/json")
+            .header("accept", "text/plain")
+            .header("x-auth-token", token.expose())
+            .header("x-roles", spoof)
+            .header("x-project-id", spoof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (r, first) = h.send(request("admin")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let first = first.unwrap();
+    let expected = header_set(&first.headers);
+    assert_eq!(first.headers.keys().next().unwrap(), "host");
+    assert_eq!(
+        expected["accept"],
+        [b"application/json".to_vec(), b"text/plain".to_vec()]
+    );
+    let stats = h.layer.validator().stats();
+    let hits = stats.hits.load(std::sync::atomic::Ordering::Relaxed);
+    // From the second or third time on, the token is hot on this thread.
+    for i in 0..10 {
+        let (r, seen) = h.send(request(&format!("spoofed-{i}"))).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let seen = seen.unwrap();
+        assert_eq!(header_set(&seen.headers), expected, "request {i}");
+        assert_eq!(seen.headers.keys().next().unwrap(), "host", "Host first");
+        assert_eq!(seen.status, first.status);
+        let identity = seen.identity.expect("typed identity");
+        assert_eq!(identity.auth_token.expose(), token.expose());
+        assert!(Arc::ptr_eq(
+            identity.data(),
+            first.identity.as_ref().unwrap().data()
+        ));
+    }
+    assert_eq!(
+        stats.hits.load(std::sync::atomic::Ordering::Relaxed),
+        hits + 10
+    );
+    assert_eq!(stats.misses.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Without Host (HTTP/1.0), none is made up.
+    let (_, seen) = h
+        .send(
+            Request::get("/v1/x")
+                .header("x-auth-token", token.expose())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(!seen.unwrap().headers.contains_key("host"));
 }
 
 const SPOOFABLE: &[&str] = &[
