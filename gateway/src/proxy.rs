@@ -14,12 +14,11 @@ use axum::extract::ConnectInfo;
 use futures_util::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::listen::ArrivedOverTls;
+use crate::upstream::Upstream;
 
 static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -82,9 +81,7 @@ pub struct Proxy {
 
 #[derive(Debug)]
 struct ProxyInner {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
-    scheme: http::uri::Scheme,
-    authority: http::uri::Authority,
+    upstream: Arc<Upstream>,
     base_path: String,
     timeout: Duration,
     max_body: Option<u64>,
@@ -125,15 +122,12 @@ impl Proxy {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let base_path = upstream.path();
+        let upstream = Upstream::new(connector, scheme, authority, Duration::from_secs(30))?;
         Ok(Self {
             inner: Arc::new(ProxyInner {
-                client,
-                scheme,
-                authority,
-                base_path: upstream.path().trim_end_matches('/').to_owned(),
+                upstream: Arc::new(upstream),
+                base_path: base_path.trim_end_matches('/').to_owned(),
                 timeout,
                 max_body: None,
             }),
@@ -148,9 +142,7 @@ impl Proxy {
             None => {
                 let old = &self.inner;
                 self.inner = Arc::new(ProxyInner {
-                    client: old.client.clone(),
-                    scheme: old.scheme.clone(),
-                    authority: old.authority.clone(),
+                    upstream: old.upstream.clone(),
                     base_path: old.base_path.clone(),
                     timeout: old.timeout,
                     max_body: limit,
@@ -162,19 +154,19 @@ impl Proxy {
 }
 
 impl ProxyInner {
+    /// The upstream's path and query for `uri`: the base path, then the
+    /// request's own.
     fn target(&self, uri: &Uri) -> Result<Uri, http::Error> {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(match (self.base_path.is_empty(), uri.path_and_query()) {
-            // No base path: the request's own path and query, shared, not copied.
-            (true, Some(p)) => p.clone(),
-            (_, p) => {
-                let p = p.map_or("/", |p| p.as_str());
-                http::uri::PathAndQuery::try_from(format!("{}{p}", self.base_path))?
-            }
-        });
-        Ok(Uri::from_parts(parts)?)
+        Ok(Uri::from(
+            match (self.base_path.is_empty(), uri.path_and_query()) {
+                // No base path: the request's own path and query, shared, not copied.
+                (true, Some(p)) => p.clone(),
+                (_, p) => {
+                    let p = p.map_or("/", |p| p.as_str());
+                    http::uri::PathAndQuery::try_from(format!("{}{p}", self.base_path))?
+                }
+            },
+        ))
     }
 
     async fn forward(&self, mut request: Request<Body>) -> Response<Body> {
@@ -227,7 +219,7 @@ impl ProxyInner {
         // and scheme of the upstream's redirects (oslo's http_proxy_to_wsgi
         // prefers it to X-Forwarded-*): the X-Forwarded-* set above say it.
         headers.remove(header::FORWARDED);
-        let outcome = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        let outcome = tokio::time::timeout(self.timeout, self.upstream.send(request)).await;
         match outcome {
             Ok(Ok(response)) => {
                 let mut response = response.map(Body::new);
@@ -387,10 +379,7 @@ mod tests {
             .inner
             .target(&"/v1/p/stacks?a=1&b=%20".parse().unwrap())
             .unwrap();
-        assert_eq!(
-            t.to_string(),
-            "http://127.0.0.1:9/base/v1/p/stacks?a=1&b=%20"
-        );
+        assert_eq!(t.to_string(), "/base/v1/p/stacks?a=1&b=%20");
         assert!(Proxy::new(&"https://x".parse().unwrap(), Duration::from_secs(1)).is_ok());
         let e = Proxy::new(&"ftp://x".parse().unwrap(), Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("http:// and https://"), "{e}");
