@@ -176,15 +176,17 @@ impl Upstream {
         if sender.is_closed() {
             return;
         }
+        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() >= MAX_IDLE {
-            // The oldest goes (closed when dropped).
+        // The oldest go (closed when dropped) when there are too many or they
+        // have been idle too long: requests take the most recent ones, so
+        // the oldest would otherwise stay open for as long as traffic flows.
+        while idle.first().is_some_and(|oldest| {
+            idle.len() >= MAX_IDLE || now.duration_since(oldest.since) >= self.idle_timeout
+        }) {
             idle.remove(0);
         }
-        idle.push(Idle {
-            sender,
-            since: Instant::now(),
-        });
+        idle.push(Idle { sender, since: now });
     }
 
     async fn connect(&self) -> Result<SendRequest<Body>, UpstreamSendError> {
