@@ -295,9 +295,13 @@ mod tests {
         )
     }
 
-    /// An HTTP/1.1 server answering `host|path` to every request, counting
+    /// A loopback listener handing each connection to `handle`, counting
     /// the connections it accepted.
-    async fn server() -> (u16, Arc<AtomicUsize>) {
+    async fn listen<F, Fut>(handle: F) -> (u16, Arc<AtomicUsize>)
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -306,19 +310,25 @@ mod tests {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|r: Request<Incoming>| async move {
-                        let host = r.headers()[header::HOST].to_str().unwrap().to_owned();
-                        let body = format!("{host}|{}", r.uri());
-                        Ok::<_, std::convert::Infallible>(Response::new(body))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                tokio::spawn(handle(stream));
             }
         });
         (port, accepted)
+    }
+
+    /// An HTTP/1.1 server answering `host|path` to every request.
+    async fn server() -> (u16, Arc<AtomicUsize>) {
+        listen(|stream| async move {
+            let service = hyper::service::service_fn(|r: Request<Incoming>| async move {
+                let host = r.headers()[header::HOST].to_str().unwrap().to_owned();
+                let body = format!("{host}|{}", r.uri());
+                Ok::<_, std::convert::Infallible>(Response::new(body))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        })
+        .await
     }
 
     async fn get(upstream: &Arc<Upstream>, uri: &str, host: Option<&str>) -> String {
@@ -376,31 +386,22 @@ mod tests {
     /// on a new one.
     #[tokio::test]
     async fn a_connection_the_upstream_closed_is_replaced() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = vec![0; 4096];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let n = stream.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            return;
-                        }
-                        seen.extend_from_slice(&buf[..n]);
-                    }
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .await;
-                    let _ = stream.shutdown().await;
-                });
+        let (port, accepted) = listen(|mut stream| async move {
+            let mut buf = vec![0; 4096];
+            let mut seen = Vec::new();
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                seen.extend_from_slice(&buf[..n]);
             }
-        });
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
         let up = upstream(port, Duration::from_secs(30));
         for _ in 0..3 {
             assert_eq!(get(&up, "/", None).await, "ok");
