@@ -80,8 +80,8 @@ pub(super) fn lookup(key: &HotKey) -> Option<(Arc<ValidToken>, HeaderMap)> {
 }
 
 /// Tells the thread that `token` was just confirmed for `key`: on its second
-/// sighting it becomes hot, with the headers `build` returns.
-pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce() -> HeaderMap) {
+/// sighting it becomes hot, with the headers `build` inserts.
+pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce(&mut HeaderMap)) {
     if Instant::now() >= token.cached_until {
         return;
     }
@@ -92,7 +92,7 @@ pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce() -
             // Expired and validated again: the new confirmation replaces it.
             if !Arc::ptr_eq(&entry.token, token) {
                 entry.token = token.clone();
-                entry.headers = with_host_first(build());
+                entry.headers = prebuilt(build);
             }
             return;
         }
@@ -102,7 +102,7 @@ pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce() -
                 let entry = HotEntry {
                     key,
                     token: token.clone(),
-                    headers: with_host_first(build()),
+                    headers: prebuilt(build),
                 };
                 if tokens.entries.len() < HOT {
                     tokens.entries.push(entry);
@@ -120,17 +120,19 @@ pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce() -
     });
 }
 
-/// Room in a prebuilt map for the request's own headers: a clone keeps the
-/// map's index table, so the request's headers go in without rehashing.
-const ROOM: usize = 24;
+/// Room in a prebuilt map for `Host`, the identity headers (about 20) and the
+/// request's own: a clone keeps the map's index table, so the request's
+/// headers go in without rehashing.
+const ROOM: usize = 48;
 
-/// `headers` after a placeholder `Host`, so that a request's `Host` keeps its
-/// place at the front (user agents send it first, and so does a proxy).
-fn with_host_first(headers: HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(headers.len() + 1 + ROOM);
-    out.insert(HOST, HeaderValue::from_static(""));
-    out.extend(headers);
-    out
+/// A map of a placeholder `Host`, so that a request's `Host` keeps its place
+/// at the front (user agents send it first, and so does a proxy), then the
+/// headers `build` inserts.
+fn prebuilt(build: impl FnOnce(&mut HeaderMap)) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(ROOM);
+    headers.insert(HOST, HeaderValue::from_static(""));
+    build(&mut headers);
+    headers
 }
 
 /// Replaces `request` by `prebuilt` (from [`lookup`]) with the request's own
@@ -189,12 +191,12 @@ mod tests {
         })
     }
 
-    fn headers(token: &ValidToken) -> HeaderMap {
-        token
-            .headers
-            .user()
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect()
+    fn headers(token: &ValidToken) -> impl FnOnce(&mut HeaderMap) + '_ {
+        |headers| {
+            for (name, value) in token.headers.user() {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
     }
 
     fn key(layer: u64, byte: u8) -> HotKey {
@@ -211,9 +213,9 @@ mod tests {
         let t = token(Duration::from_millis(300), time::Duration::hours(1));
         let k = key(1, 1);
         assert!(lookup(&k).is_none());
-        offer(k, &t, || headers(&t));
+        offer(k, &t, headers(&t));
         assert!(lookup(&k).is_none(), "hot only when seen twice");
-        offer(k, &t, || headers(&t));
+        offer(k, &t, headers(&t));
         let (hit, prebuilt) = lookup(&k).expect("hot");
         assert!(Arc::ptr_eq(&hit, &t));
         assert_eq!(
@@ -232,14 +234,14 @@ mod tests {
     fn nothing_is_hot_when_caching_is_off_or_the_token_expired() {
         let uncached = token(Duration::ZERO, time::Duration::hours(1));
         let k = key(1, 2);
-        offer(k, &uncached, || headers(&uncached));
-        offer(k, &uncached, || headers(&uncached));
+        offer(k, &uncached, headers(&uncached));
+        offer(k, &uncached, headers(&uncached));
         assert!(lookup(&k).is_none(), "token_cache_time 0");
 
         let expired = token(Duration::from_secs(300), time::Duration::seconds(-1));
         let k = key(1, 3);
-        offer(k, &expired, || headers(&expired));
-        offer(k, &expired, || headers(&expired));
+        offer(k, &expired, headers(&expired));
+        offer(k, &expired, headers(&expired));
         assert!(lookup(&k).is_none(), "expired by the wall clock");
     }
 
@@ -248,15 +250,15 @@ mod tests {
         let t = token(Duration::from_secs(300), time::Duration::hours(1));
         let mut built = 0;
         for i in 0..=255u8 {
-            offer(key(1, i), &t, || {
+            offer(key(1, i), &t, |h| {
                 built += 1;
-                headers(&t)
+                headers(&t)(h)
             });
         }
         assert_eq!(built, 0);
         for i in 0..=255u8 {
-            offer(key(1, i), &t, || headers(&t));
-            offer(key(1, i), &t, || headers(&t));
+            offer(key(1, i), &t, headers(&t));
+            offer(key(1, i), &t, headers(&t));
         }
         TOKENS.with(|tokens| {
             let tokens = tokens.borrow();
@@ -270,7 +272,7 @@ mod tests {
     #[test]
     fn merging_keeps_host_first_and_every_value_of_the_request() {
         let t = token(Duration::from_secs(300), time::Duration::hours(1));
-        let prebuilt = with_host_first(headers(&t));
+        let prebuilt = prebuilt(headers(&t));
         let mut request = HeaderMap::new();
         request.insert("user-agent", HeaderValue::from_static("curl"));
         request.insert(HOST, HeaderValue::from_static("example.org"));

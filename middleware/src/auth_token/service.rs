@@ -234,17 +234,13 @@ impl Shared {
         }
         let verdict = self.validator.validate_keyed(sha, value.as_bytes()).await;
         if let Ok(token) = &verdict {
-            hot::offer(key, token, || self.user_headers(token));
+            // What `set_headers` sets for a confirmed user token alone.
+            hot::offer(key, token, |headers| {
+                headers.insert(IDENTITY_STATUS, CONFIRMED);
+                self.insert_user_headers(headers, token);
+            });
         }
         (Some(verdict), None)
-    }
-
-    /// What the layer sets for a confirmed user token without a service token.
-    fn user_headers(&self, token: &ValidToken) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(token.headers.user().len() + 2);
-        headers.insert(IDENTITY_STATUS, CONFIRMED);
-        self.insert_user_headers(&mut headers, token);
-        headers
     }
 
     /// The user token's `X-*` headers (and `X-Service-Catalog`, if configured).
@@ -350,8 +346,8 @@ impl Shared {
         Ok(())
     }
 
-    /// Sets the downstream headers one by one (see `user_headers` for the
-    /// prebuilt form of the common case).
+    /// Sets the downstream headers one by one (a hot token's come prebuilt:
+    /// see `check_user`).
     fn set_headers(
         &self,
         headers: &mut HeaderMap,
