@@ -14,8 +14,6 @@ use axum::extract::ConnectInfo;
 use futures_util::future::BoxFuture;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
-use hyper_rustls::HttpsConnectorBuilder;
-use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::listen::ArrivedOverTls;
 use crate::upstream::Upstream;
@@ -113,21 +111,11 @@ impl Proxy {
             .authority()
             .cloned()
             .ok_or("the upstream URL needs a host")?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout));
-        connector.enforce_http(false);
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(Arc::unwrap_or_clone(tls))
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let base_path = upstream.path();
-        let upstream = Upstream::new(connector, scheme, authority, Duration::from_secs(30))?;
+        let pool = Upstream::new(scheme, authority, tls, timeout, Duration::from_secs(30))?;
         Ok(Self {
             inner: Arc::new(ProxyInner {
-                upstream: Arc::new(upstream),
-                base_path: base_path.trim_end_matches('/').to_owned(),
+                upstream: Arc::new(pool),
+                base_path: upstream.path().trim_end_matches('/').to_owned(),
                 timeout,
                 max_body: None,
             }),

@@ -25,7 +25,7 @@ use http::{Request, Response, Uri};
 use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_rustls::HttpsConnector;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower::Service;
 
@@ -81,13 +81,25 @@ struct Idle {
 }
 
 impl Upstream {
-    /// A pool of connections to `scheme://authority` made by `connector`.
+    /// A pool of connections to `scheme://authority` (https verified with
+    /// `tls`, see [`crate::tls::upstream_client_config`]), each made within
+    /// `connect_timeout` and closed once idle for `idle_timeout`.
     pub fn new(
-        connector: HttpsConnector<HttpConnector>,
         scheme: http::uri::Scheme,
         authority: http::uri::Authority,
+        tls: Arc<rustls::ClientConfig>,
+        connect_timeout: Duration,
         idle_timeout: Duration,
     ) -> Result<Self, String> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(Arc::unwrap_or_clone(tls))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
         let default_port = if scheme == http::uri::Scheme::HTTPS {
             443
         } else {
@@ -118,11 +130,13 @@ impl Upstream {
         self: &Arc<Self>,
         mut request: Request<Body>,
     ) -> Result<Response<PooledBody>, UpstreamSendError> {
-        let origin_form = request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
-        *request.uri_mut() = origin_form;
+        let uri = request.uri();
+        if uri.scheme().is_some() || uri.authority().is_some() || uri.path().is_empty() {
+            let origin_form = uri
+                .path_and_query()
+                .map_or_else(|| Uri::from_static("/"), |p| Uri::from(p.clone()));
+            *request.uri_mut() = origin_form;
+        }
         if !request.headers().contains_key(header::HOST) {
             request
                 .headers_mut()
@@ -276,19 +290,12 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn upstream(port: u16, idle_timeout: Duration) -> Arc<Upstream> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        let tls = crate::tls::upstream_client_config(None).unwrap();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(Arc::unwrap_or_clone(tls))
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         Arc::new(
             Upstream::new(
-                connector,
                 http::uri::Scheme::HTTP,
                 format!("127.0.0.1:{port}").parse().unwrap(),
+                crate::tls::upstream_client_config(None).unwrap(),
+                Duration::from_secs(2),
                 idle_timeout,
             )
             .unwrap(),
