@@ -4,11 +4,20 @@
 //! The connection limit is a semaphore taken *before* `accept`: when every
 //! permit is in use the loop stops accepting, so new connections wait in the
 //! kernel's accept backlog instead of being accepted and dropped. A permit is
-//! released when its connection closes (idle keep-alive connections are
-//! closed after 30 s without a request, hyper's header read timeout).
+//! released when its connection closes.
+//!
+//! A connection on which no request has started for a whole [`IDLE_PERIOD`]
+//! (30 s) is closed at the end of that period: between 30 and 60 s after its
+//! last request started, or 30 s after it connected when it has sent no
+//! complete request head. That also bounds a client that never completes a
+//! request head. A request still in progress then is finished first (and the
+//! connection closed after it). One timer per connection, re-armed once a
+//! period, instead of hyper's header read timeout, which arms and disarms a
+//! timer for every request.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +26,7 @@ use axum::extract::ConnectInfo;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -37,6 +45,9 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection on which no request started for this long is closed.
+pub const IDLE_PERIOD: Duration = Duration::from_secs(30);
+
 /// Serves `app` on `listener` until `stop` turns true; then stops accepting,
 /// asks every open connection to finish its current request, and returns
 /// once they have all closed. Every request carries `ConnectInfo<SocketAddr>`
@@ -46,7 +57,7 @@ pub async fn accept_loop<S>(
     app: S,
     tls: Option<TlsAcceptor>,
     max_connections: usize,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -54,10 +65,30 @@ pub async fn accept_loop<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let limit = Arc::new(Semaphore::new(max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    accept_loop_with(listener, app, tls, max_connections, stop, IDLE_PERIOD).await;
+}
+
+/// [`accept_loop`] with another idle period (tests).
+async fn accept_loop_with<S>(
+    listener: TcpListener,
+    app: S,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+    stop: watch::Receiver<bool>,
+    idle_period: Duration,
+) where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    // Semaphores count in u32.
+    let max_connections = u32::try_from(max_connections.max(1)).unwrap_or(u32::MAX);
+    let limit = Arc::new(Semaphore::new(max_connections as usize));
+    let mut stopping = stop.clone();
     let stopped = async move {
-        let _ = stop.wait_for(|s| *s).await;
+        let _ = stopping.wait_for(|s| *s).await;
     };
     tokio::pin!(stopped);
     loop {
@@ -85,14 +116,15 @@ pub async fn accept_loop<S>(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
-        let watcher = graceful.watcher();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            connection(stream, peer, app, tls, watcher).await;
+            connection(stream, peer, app, tls, stop, idle_period).await;
             drop(permit);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Every connection has closed once every permit is back.
+    let _ = limit.acquire_many(max_connections).await;
 }
 
 async fn connection<S>(
@@ -100,7 +132,8 @@ async fn connection<S>(
     peer: SocketAddr,
     app: S,
     tls: Option<TlsAcceptor>,
-    watcher: Watcher,
+    stop: watch::Receiver<bool>,
+    idle_period: Duration,
 ) where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -109,18 +142,26 @@ async fn connection<S>(
     S::Future: Send + 'static,
 {
     let Some(acceptor) = tls else {
-        serve_http1(TokioIo::new(stream), peer, app, false, watcher).await;
+        serve_http1(TokioIo::new(stream), peer, app, false, stop, idle_period).await;
         return;
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => serve_http1(TokioIo::new(stream), peer, app, true, watcher).await,
+        Ok(Ok(stream)) => {
+            serve_http1(TokioIo::new(stream), peer, app, true, stop, idle_period).await;
+        }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }
 }
 
-async fn serve_http1<I, S>(io: I, peer: SocketAddr, app: S, secure: bool, watcher: Watcher)
-where
+async fn serve_http1<I, S>(
+    io: I,
+    peer: SocketAddr,
+    app: S,
+    secure: bool,
+    mut stop: watch::Receiver<bool>,
+    idle_period: Duration,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
@@ -128,7 +169,10 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let started = Arc::new(AtomicU64::new(0));
+    let counter = started.clone();
     let service = tower::service_fn(move |mut request: Request<Incoming>| {
+        counter.fetch_add(1, Ordering::Relaxed);
         request.extensions_mut().insert(ConnectInfo(peer));
         if secure {
             request.extensions_mut().insert(ArrivedOverTls);
@@ -139,13 +183,52 @@ where
         app.clone().oneshot(request.map(Body::new))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true).timer(TokioTimer::new());
+    builder.keep_alive(true);
     let connection = builder.serve_connection(io, TowerToHyperService::new(service));
-    if let Err(e) = watcher.watch(connection).await {
-        tracing::trace!(%peer, error = %e, "connection ended with an error");
+    tokio::pin!(connection);
+    let idle = tokio::time::sleep(idle_period);
+    tokio::pin!(idle);
+    let mut seen = 0;
+    let mut closing = false;
+    let stopped = stop.wait_for(|s| *s);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            biased;
+            outcome = connection.as_mut() => {
+                if let Err(e) = outcome {
+                    tracing::trace!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = &mut stopped, if !closing => {
+                // Finishes the request in progress, if any, then closes.
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = &mut idle, if !closing => {
+                let now = started.load(Ordering::Relaxed);
+                if now == 0 {
+                    // Not one request head in a whole period: nothing is in
+                    // progress, and hyper would wait for the first head even
+                    // after a graceful shutdown.
+                    tracing::trace!(%peer, "no request in the idle period: closed");
+                    return;
+                }
+                if now == seen {
+                    // Closes now when waiting for the next request (even with
+                    // part of its head read); a request still in progress
+                    // is finished first.
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                } else {
+                    seen = now;
+                    idle.as_mut().reset(tokio::time::Instant::now() + idle_period);
+                }
+            }
+        }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +294,124 @@ mod tests {
             .await
             .expect("the loop stops")
             .unwrap();
+    }
+
+    /// A server of `GET /` ("ok" after `delay`) with the given idle period.
+    async fn server(
+        idle_period: Duration,
+        delay: Duration,
+    ) -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let app = Router::new().route(
+            "/",
+            get(move || async move {
+                tokio::time::sleep(delay).await;
+                "ok"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(accept_loop_with(
+            listener,
+            app,
+            None,
+            16,
+            stop_rx,
+            idle_period,
+        ));
+        (addr, stop_tx, server)
+    }
+
+    /// Whether the server closed `stream` within `within` (EOF or reset).
+    fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+        stream.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf) {
+            Ok(0) => true,
+            Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&buf[..n])),
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+
+    fn get_ok(stream: &mut std::net::TcpStream) {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_idle_for_a_whole_period_is_closed_and_a_busy_one_is_not() {
+        let period = Duration::from_millis(400);
+        let (addr, stop, server) = server(period, Duration::ZERO).await;
+        tokio::task::spawn_blocking(move || {
+            // Idle after one request: open for the rest of the period at
+            // least, closed within two periods.
+            let mut idle = std::net::TcpStream::connect(addr).unwrap();
+            get_ok(&mut idle);
+            let asked = std::time::Instant::now();
+            assert!(!closed_within(&mut idle, Duration::from_millis(150)));
+            assert!(closed_within(&mut idle, 3 * period), "still open");
+            let after = asked.elapsed();
+            assert!(after < 2 * period + Duration::from_millis(300), "{after:?}");
+
+            // A request every quarter period, for three periods: never closed.
+            let mut busy = std::net::TcpStream::connect(addr).unwrap();
+            for _ in 0..12 {
+                get_ok(&mut busy);
+                std::thread::sleep(period / 4);
+            }
+
+            // A client that never completes its (first or next) request
+            // head is closed too.
+            let mut slow = std::net::TcpStream::connect(addr).unwrap();
+            slow.write_all(b"GET / HTTP/1.1\r\nho").unwrap();
+            let mut slow_next = std::net::TcpStream::connect(addr).unwrap();
+            get_ok(&mut slow_next);
+            slow_next.write_all(b"GET / HTTP/1.1\r\nho").unwrap();
+            assert!(closed_within(&mut slow, 3 * period), "still open");
+            assert!(closed_within(&mut slow_next, 3 * period), "still open");
+        })
+        .await
+        .unwrap();
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stopping_finishes_the_request_in_progress_then_closes() {
+        let (addr, stop, server) = server(IDLE_PERIOD, Duration::from_millis(500)).await;
+        let client = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            get_ok(&mut stream);
+            // The connection closes after its answer: keep-alive ends.
+            assert!(closed_within(&mut stream, Duration::from_secs(5)));
+        });
+        // The stop arrives while the request waits in its handler.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.send(true).unwrap();
+        assert!(!server.is_finished());
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the loop stops once the connection closed")
+            .unwrap();
+        client.await.unwrap();
+        // And nothing listens any more.
+        assert!(std::net::TcpStream::connect(addr).is_err());
     }
 }
