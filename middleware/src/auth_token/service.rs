@@ -219,7 +219,11 @@ impl Shared {
     /// prebuilt (see `hot`).
     async fn check_user(&self, token: &TokenHeader, hot: bool) -> (Verdict, Option<HeaderMap>) {
         let (TokenHeader::One(value), true) = (token, hot) else {
-            return (self.check(token).await, None);
+            // Boxed, as in `authenticate`.
+            return match token {
+                TokenHeader::Absent => (None, None),
+                _ => (Box::pin(self.check(token)).await, None),
+            };
         };
         let Some(sha) = self.validator.cache_key(value.as_bytes()) else {
             return (Some(Err(TokenRejection::Invalid)), None);
@@ -232,7 +236,8 @@ impl Shared {
             self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
             return (Some(Ok(token)), Some(headers));
         }
-        let verdict = self.validator.validate_keyed(sha, value.as_bytes()).await;
+        // Boxed, as in `authenticate`: hot tokens do not carry this future.
+        let verdict = Box::pin(self.validator.validate_keyed(sha, value.as_bytes())).await;
         if let Ok(token) = &verdict {
             // What `set_headers` sets for a confirmed user token alone.
             hot::offer(key, token, |headers| {
@@ -271,7 +276,14 @@ impl Shared {
             TokenHeader::One(v) => Some(v.clone()),
             _ => None,
         };
-        let service = match self.check(&service_header).await {
+        // Boxed: a token check's future (a cache lookup, maybe a Keystone
+        // call) is most of a kilobyte, and inline it would make every
+        // request's future that much larger to allocate and move.
+        let service = match &service_header {
+            TokenHeader::Absent => None,
+            _ => Box::pin(self.check(&service_header)).await,
+        };
+        let service = match service {
             None => None,
             Some(Ok(token)) => {
                 let has_role = self
