@@ -289,16 +289,19 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     // `present[0]` is `Connection`: the names it lists go too.
     if present[0] {
-        let listed: Vec<HeaderValue> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .cloned()
-            .collect();
-        for value in &listed {
+        // Usually one `Connection` value: no vector for it.
+        let mut values = headers.get_all(header::CONNECTION).iter();
+        let first = values.next().cloned();
+        let more: Vec<HeaderValue> = values.cloned().collect();
+        for value in first.iter().chain(&more) {
             let Ok(value) = value.to_str() else { continue };
-            for name in value.split(',') {
+            for name in value.split(',').map(str::trim) {
+                // A hop-by-hop name is removed below anyway.
+                if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_str())) {
+                    continue;
+                }
                 // Looked up without allocating; an invalid name finds nothing.
-                headers.remove(name.trim());
+                headers.remove(name);
             }
         }
     }
@@ -354,6 +357,24 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-auth-token"));
+
+        // Several `Connection` values, names in any case, hop-by-hop names
+        // listed too.
+        let mut h = HeaderMap::new();
+        h.append(header::CONNECTION, HeaderValue::from_static("Keep-Alive"));
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_static("X-One ,upgrade"),
+        );
+        h.append(header::CONNECTION, HeaderValue::from_static("x-two"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert("x-three", HeaderValue::from_static("3"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert!(h.contains_key("x-three"));
     }
 
     #[test]
