@@ -183,7 +183,8 @@ async fn serve_http1<I, S>(
         app.clone().oneshot(request.map(Body::new))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true);
+    // No timer: the idle period below bounds the wait for a request head.
+    builder.keep_alive(true).header_read_timeout(None);
     let connection = builder.serve_connection(io, TowerToHyperService::new(service));
     tokio::pin!(connection);
     let idle = tokio::time::sleep(idle_period);

@@ -297,7 +297,10 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
             let Ok(value) = value.to_str() else { continue };
             for name in value.split(',').map(str::trim) {
                 // A hop-by-hop name is removed below anyway.
-                if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_str())) {
+                if HOP_BY_HOP
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+                {
                     continue;
                 }
                 // Looked up without allocating; an invalid name finds nothing.
