@@ -115,13 +115,13 @@ pub fn run_engine(args: EngineArgs) -> ExitCode {
             Listener {
                 name: "rest",
                 addr: listen,
-                app: guard(rest),
+                app: guard(rest).into(),
                 bound: None,
             },
             Listener {
                 name: "cfn",
                 addr: cfn_listen,
-                app: guard(cfn),
+                app: guard(cfn).into(),
                 bound: None,
             },
         ];

@@ -247,13 +247,13 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
             Listener {
                 name: "rest",
                 addr: rest_addr,
-                app: health.in_front_of(rest),
+                app: health.in_front_of(rest).into(),
                 bound: Some(rest_listener),
             },
             Listener {
                 name: "cfn",
                 addr: cfn_addr,
-                app: cfn,
+                app: cfn.into(),
                 bound: Some(cfn_listener),
             },
         ];
@@ -261,7 +261,7 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
             listeners.push(Listener {
                 name: "metrics",
                 addr,
-                app: metrics_app(&health),
+                app: metrics_app(&health).into(),
                 bound: None,
             });
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::Router;
+use futures_util::future::BoxFuture;
 use heatgate_keystone::Client;
 use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
 use heatgate_middleware::auth_token::AuthTokenLayer;
@@ -240,11 +241,10 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(h) => h,
             Err(e) => return config_error(e),
         };
-        let app = health.in_front_of(app);
         let mut listeners = vec![Listener {
             name: "rest",
             addr: config.gateway.listen,
-            app,
+            app: App::new(health.front_of(app)),
             bound: None,
         }];
         if let Some(cfn) = &config.gateway.cfn_upstream {
@@ -264,7 +264,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
                 Ok(app) => listeners.push(Listener {
                     name: "cfn",
                     addr: config.gateway.cfn_listen,
-                    app: label_all(app, "upstream"),
+                    app: label_all(app, "upstream").into(),
                     bound: None,
                 }),
                 Err(e) => return config_error(e),
@@ -274,7 +274,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             listeners.push(Listener {
                 name: "metrics",
                 addr,
-                app: metrics_app(&health),
+                app: metrics_app(&health).into(),
                 bound: None,
             });
         }
@@ -337,9 +337,59 @@ pub struct Listener {
     /// Where to listen (port 0 picks one).
     pub addr: SocketAddr,
     /// The service.
-    pub app: Router,
+    pub app: App,
     /// A socket already bound to `addr` (when the caller needed the port first).
     pub bound: Option<tokio::net::TcpListener>,
+}
+
+/// What a [`Listener`] serves: a router or any other service, kept with its
+/// own type. Only its accept loop is boxed, once, so that a request goes
+/// through no boxed service or future on its way in.
+pub struct App(Box<dyn FnOnce(AcceptArgs) -> BoxFuture<'static, ()> + Send>);
+
+/// What [`serve_with`] hands an [`App`]'s accept loop.
+struct AcceptArgs {
+    listener: tokio::net::TcpListener,
+    name: &'static str,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl App {
+    /// Serves `service`, with request ids, metrics and the access log
+    /// ([`observed`]) around it.
+    pub fn new<S>(service: S) -> Self
+    where
+        S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self(Box::new(move |args: AcceptArgs| {
+            Box::pin(accept_loop(
+                args.listener,
+                observed(service, args.name),
+                args.tls,
+                args.max_connections,
+                args.stop,
+            ))
+        }))
+    }
+}
+
+impl From<Router> for App {
+    fn from(router: Router) -> Self {
+        Self::new(router)
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
 }
 
 /// How [`serve_with`] runs its listeners.
@@ -416,14 +466,13 @@ pub async fn serve_with(listeners: Vec<Listener>, options: ServeOptions) -> Exit
             println!("{name} listening on {scheme}://{bound}");
         }
         let _ = std::io::stdout().flush();
-        let app = observed(app, name);
-        servers.spawn(accept_loop(
+        servers.spawn((app.0)(AcceptArgs {
             listener,
-            app,
+            name,
             tls,
-            options.max_connections,
-            stop_rx.clone(),
-        ));
+            max_connections: options.max_connections,
+            stop: stop_rx.clone(),
+        }));
     }
     tokio::select! {
         Some(result) = servers.join_next() => {

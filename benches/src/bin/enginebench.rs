@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         let listeners = vec![Listener {
             name: "rest",
             addr,
-            app: with_identity(router, identity),
+            app: with_identity(router, identity).into(),
             bound: Some(listener),
         }];
         serve_with(listeners, options).await

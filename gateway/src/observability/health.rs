@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -17,8 +18,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures_util::future::Either;
 use heatgate_keystone::{Client, Error};
 use http::{header, HeaderValue, Request, StatusCode};
+use tower::Service;
 
 use super::{label_routes, registry};
 use crate::config::{ConfigError, KeystoneAuthtokenSection};
@@ -105,12 +108,59 @@ impl Health {
         S::Response: IntoResponse,
         S::Future: Send + 'static,
     {
+        self.router().fallback_service(app)
+    }
+
+    /// [`in_front_of`](Self::in_front_of) without a router in the way of
+    /// everything else: the path is compared, and `app` is called directly
+    /// (a router would look the path up, then box `app`'s future and clone
+    /// `app` for every request).
+    pub fn front_of<S>(self: &Arc<Self>, app: S) -> HealthFront<S> {
+        HealthFront {
+            health: self.router(),
+            app,
+        }
+    }
+
+    /// `/healthcheck` alone (other methods get axum's 405).
+    fn router(self: &Arc<Self>) -> Router {
         label_routes(
             Router::new()
-                .route("/healthcheck", get(healthcheck))
+                .route(HEALTHCHECK, get(healthcheck))
                 .with_state(self.clone()),
         )
-        .fallback_service(app)
+    }
+}
+
+const HEALTHCHECK: &str = "/healthcheck";
+
+/// `/healthcheck` in front of any service (see [`Health::front_of`]).
+#[derive(Debug, Clone)]
+pub struct HealthFront<S> {
+    health: Router,
+    app: S,
+}
+
+impl<S> Service<Request<Body>> for HealthFront<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<<Router as Service<Request<Body>>>::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        self.app.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // As the router matches: the path exactly as sent.
+        if request.uri().path() == HEALTHCHECK {
+            Either::Left(self.health.call(request))
+        } else {
+            Either::Right(self.app.call(request))
+        }
     }
 }
 
@@ -233,5 +283,65 @@ mod tests {
             CACHE_TIME,
         );
         assert_eq!(redirecting.check().await, Verdict::Healthy);
+    }
+
+    #[tokio::test]
+    async fn front_of_answers_as_in_front_of_does() {
+        let health = Arc::new(Health::with_client(
+            client(keystone(StatusCode::OK).await),
+            Duration::from_secs(60),
+        ));
+        let behind = tower::service_fn(|request: Request<Body>| async move {
+            let mut r =
+                (StatusCode::UNAUTHORIZED, format!("app {}", request.uri())).into_response();
+            r.extensions_mut()
+                .insert(super::super::Route::Fixed("upstream"));
+            Ok::<_, Infallible>(r)
+        });
+        let routed = health.in_front_of(behind);
+        let front = health.front_of(behind);
+        for (method, uri) in [
+            ("GET", "/healthcheck"),
+            ("HEAD", "/healthcheck"),
+            ("POST", "/healthcheck"),
+            ("DELETE", "/healthcheck"),
+            ("GET", "/healthcheck?verbose=1"),
+            ("GET", "/healthcheck/"),
+            ("GET", "/Healthcheck"),
+            ("GET", "/%68ealthcheck"),
+            ("GET", "//healthcheck"),
+            ("GET", "/"),
+            ("PUT", "/v1/x/stacks"),
+        ] {
+            let request = || {
+                http::Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(Body::empty())
+                    .unwrap()
+            };
+            let a = routed.clone().oneshot(request()).await.unwrap();
+            let b = front.clone().oneshot(request()).await.unwrap();
+            assert_eq!(a.status(), b.status(), "{method} {uri}");
+            let expected = match (method, uri) {
+                ("GET" | "HEAD", "/healthcheck" | "/healthcheck?verbose=1") => StatusCode::OK,
+                (_, "/healthcheck") => StatusCode::METHOD_NOT_ALLOWED,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            assert_eq!(b.status(), expected, "{method} {uri}");
+            assert_eq!(a.headers(), b.headers(), "{method} {uri}");
+            assert_eq!(
+                a.extensions()
+                    .get::<super::super::Route>()
+                    .map(|r| r.as_str().to_owned()),
+                b.extensions()
+                    .get::<super::super::Route>()
+                    .map(|r| r.as_str().to_owned()),
+                "{method} {uri}"
+            );
+            let a = axum::body::to_bytes(a.into_body(), 1024).await.unwrap();
+            let b = axum::body::to_bytes(b.into_body(), 1024).await.unwrap();
+            assert_eq!(a, b, "{method} {uri}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use axum::response::Response;
 use axum::Router;
 use heatgate_middleware::request_id::{SetRequestId, SetRequestIdLayer};
 
-pub use health::Health;
+pub use health::{Health, HealthFront};
 pub use metrics::{registry, HttpMetrics, Registry};
 
 /// The label requests are counted under when they reached no route.
@@ -53,10 +53,11 @@ pub fn observe(app: Router, listener: &'static str) -> Router {
     Router::new().fallback_service(observed(app, listener))
 }
 
-/// [`observe`] as a plain service: around the whole router, not through
-/// `Router::layer` (which wraps each route and the fallback in a boxed service
-/// of its own, cloned with everything inside it for every request).
-pub fn observed(app: Router, listener: &'static str) -> SetRequestId<HttpMetrics<Router>> {
+/// [`observe`] as a plain service around any service (a router: around the
+/// whole of it, not through `Router::layer`, which wraps each route and the
+/// fallback in a boxed service of its own, cloned with everything inside it
+/// for every request).
+pub fn observed<S>(app: S, listener: &'static str) -> SetRequestId<HttpMetrics<S>> {
     tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new())
         .layer(metrics::HttpMetricsLayer::new(
