@@ -27,10 +27,10 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tower::util::Oneshot;
 use tower::{Service, ServiceExt};
 
 /// In a request's extensions when it arrived on a TLS listener (the proxy
@@ -170,22 +170,16 @@ async fn serve_http1<I, S>(
     S::Future: Send + 'static,
 {
     let started = Arc::new(AtomicU64::new(0));
-    let counter = started.clone();
-    let service = tower::service_fn(move |mut request: Request<Incoming>| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        request.extensions_mut().insert(ConnectInfo(peer));
-        if secure {
-            request.extensions_mut().insert(ArrivedOverTls);
-            request
-                .headers_mut()
-                .insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        }
-        app.clone().oneshot(request.map(Body::new))
-    });
+    let service = PerConnection {
+        app,
+        peer,
+        secure,
+        started: started.clone(),
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // No timer: the idle period below bounds the wait for a request head.
     builder.keep_alive(true).header_read_timeout(None);
-    let connection = builder.serve_connection(io, TowerToHyperService::new(service));
+    let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let idle = tokio::time::sleep(idle_period);
     tokio::pin!(idle);
@@ -230,6 +224,38 @@ async fn serve_http1<I, S>(
         }
     }
 }
+/// One connection's requests, each into a clone of `app` (tower's readiness
+/// contract: one `poll_ready` per `call`) with what the connection knows.
+/// hyper calls it by reference, so nothing else is cloned per request.
+struct PerConnection<S> {
+    app: S,
+    peer: SocketAddr,
+    secure: bool,
+    /// Requests started, for the idle period.
+    started: Arc<AtomicU64>,
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for PerConnection<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Oneshot<S, Request<Body>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        if self.secure {
+            request.extensions_mut().insert(ArrivedOverTls);
+            request
+                .headers_mut()
+                .insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        }
+        self.app.clone().oneshot(request.map(Body::new))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
