@@ -49,7 +49,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDLE_PERIOD: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `stop` turns true; then stops accepting,
-/// asks every open connection to finish its current request, and returns
+/// asks every open connection to finish its current request (one that has
+/// not sent a complete request head yet is closed at once), and returns
 /// once they have all closed. Every request carries `ConnectInfo<SocketAddr>`
 /// (and [`ArrivedOverTls`] and `X-Forwarded-Proto: https` when `tls` is set).
 pub async fn accept_loop<S>(
@@ -197,6 +198,11 @@ async fn serve_http1<I, S>(
                 return;
             }
             _ = &mut stopped, if !closing => {
+                if started.load(Ordering::Relaxed) == 0 {
+                    // No complete request head yet: nothing to finish, and
+                    // hyper would wait for one.
+                    return;
+                }
                 // Finishes the request in progress, if any, then closes.
                 closing = true;
                 connection.as_mut().graceful_shutdown();
@@ -224,6 +230,7 @@ async fn serve_http1<I, S>(
         }
     }
 }
+
 /// One connection's requests, each into a clone of `app` (tower's readiness
 /// contract: one `poll_ready` per `call`) with what the connection knows.
 /// hyper calls it by reference, so nothing else is cloned per request.
@@ -429,6 +436,11 @@ mod tests {
             // The connection closes after its answer: keep-alive ends.
             assert!(closed_within(&mut stream, Duration::from_secs(5)));
         });
+        // A connection that has sent nothing (or part of a head) holds
+        // nothing up: it is closed at once.
+        let mut silent = std::net::TcpStream::connect(addr).unwrap();
+        let mut partial = std::net::TcpStream::connect(addr).unwrap();
+        partial.write_all(b"GET / HTTP/1.1\r\nho").unwrap();
         // The stop arrives while the request waits in its handler.
         tokio::time::sleep(Duration::from_millis(200)).await;
         stop.send(true).unwrap();
@@ -438,6 +450,11 @@ mod tests {
             .expect("the loop stops once the connection closed")
             .unwrap();
         client.await.unwrap();
+        let closed = tokio::task::spawn_blocking(move || {
+            closed_within(&mut silent, Duration::from_secs(1))
+                && closed_within(&mut partial, Duration::from_secs(1))
+        });
+        assert!(closed.await.unwrap());
         // And nothing listens any more.
         assert!(std::net::TcpStream::connect(addr).is_err());
     }
