@@ -345,6 +345,31 @@ pub struct Listener {
 /// What a [`Listener`] serves: a router or any other service, kept with its
 /// own type. Only its accept loop is boxed, once, so that a request goes
 /// through no boxed service or future on its way in.
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use axum::body::Body;
+/// use heatgate::server::{App, Listener};
+///
+/// let hello = tower::service_fn(|_request: http::Request<Body>| async {
+///     Ok::<_, Infallible>(http::Response::new(Body::from("hello")))
+/// });
+/// let rest = Listener {
+///     name: "rest",
+///     addr: "127.0.0.1:0".parse().unwrap(),
+///     app: App::new(hello),
+///     bound: None,
+/// };
+/// // An axum router converts too.
+/// let metrics = Listener {
+///     name: "metrics",
+///     addr: "127.0.0.1:0".parse().unwrap(),
+///     app: axum::Router::new().into(),
+///     bound: None,
+/// };
+/// # let _ = (rest, metrics);
+/// ```
 pub struct App(Box<dyn FnOnce(AcceptArgs) -> BoxFuture<'static, ()> + Send>);
 
 /// What [`serve_with`] hands an [`App`]'s accept loop.
@@ -364,7 +389,6 @@ impl App {
         S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
             + Clone
             + Send
-            + Sync
             + 'static,
         S::Future: Send + 'static,
     {
