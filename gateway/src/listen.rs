@@ -48,6 +48,26 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection on which no request started for this long is closed.
 pub const IDLE_PERIOD: Duration = Duration::from_secs(30);
 
+/// What a listener serves: a service of axum bodies that never fails (its
+/// errors are responses), cloned for every request.
+pub trait Served:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Served for S
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+}
+
 /// Serves `app` on `listener` until `stop` turns true; then stops accepting,
 /// asks every open connection to finish its current request (one that has
 /// not sent a complete request head yet is closed at once), and returns
@@ -60,11 +80,7 @@ pub async fn accept_loop<S>(
     max_connections: usize,
     stop: watch::Receiver<bool>,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: Served,
 {
     accept_loop_with(listener, app, tls, max_connections, stop, IDLE_PERIOD).await;
 }
@@ -78,11 +94,7 @@ async fn accept_loop_with<S>(
     stop: watch::Receiver<bool>,
     idle_period: Duration,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: Served,
 {
     // Semaphores count in u32.
     let max_connections = u32::try_from(max_connections.max(1)).unwrap_or(u32::MAX);
@@ -136,11 +148,7 @@ async fn connection<S>(
     stop: watch::Receiver<bool>,
     idle_period: Duration,
 ) where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: Served,
 {
     let Some(acceptor) = tls else {
         serve_http1(TokioIo::new(stream), peer, app, false, stop, idle_period).await;
@@ -164,11 +172,7 @@ async fn serve_http1<I, S>(
     idle_period: Duration,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
+    S: Served,
 {
     let started = Arc::new(AtomicU64::new(0));
     let service = PerConnection {
@@ -272,9 +276,10 @@ mod tests {
     use axum::routing::get;
     use axum::Router;
 
-    fn exchange(stream: &mut std::net::TcpStream) -> String {
+    /// `GET path` on `stream`, and what one read gets back.
+    fn exchange(stream: &mut std::net::TcpStream, path: &str) -> String {
         stream
-            .write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\n\r\n")
+            .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
             .unwrap();
         let mut buf = [0u8; 1024];
         let n = stream.read(&mut buf).unwrap();
@@ -298,7 +303,7 @@ mod tests {
         let server = tokio::spawn(accept_loop(listener, app, None, 1, stop_rx));
         let outcome = tokio::task::spawn_blocking(move || {
             let mut first = std::net::TcpStream::connect(addr).unwrap();
-            let answer = exchange(&mut first);
+            let answer = exchange(&mut first, "/peer");
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
             assert!(answer.ends_with("127.0.0.1"), "{answer}");
             // The second connection waits while the first stays open...
@@ -372,14 +377,9 @@ mod tests {
 
     fn get_ok(stream: &mut std::net::TcpStream) {
         stream
-            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let mut buf = [0u8; 1024];
-        let n = stream.read(&mut buf).unwrap();
-        let answer = String::from_utf8_lossy(&buf[..n]);
+        let answer = exchange(stream, "/");
         assert!(
             answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
             "{answer}"

@@ -24,7 +24,7 @@ use tower::Layer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::config::{Config, ConfigError, Flavor, GatewaySection};
-use crate::listen::accept_loop;
+use crate::listen::{accept_loop, Served};
 use crate::observability::logging::load_layers_and_init;
 use crate::observability::{label_all, label_response, metrics_app, observed, registry, Health};
 use crate::proxy::Proxy;
@@ -384,14 +384,7 @@ struct AcceptArgs {
 impl App {
     /// Serves `service`, with request ids, metrics and the access log
     /// ([`observed`]) around it.
-    pub fn new<S>(service: S) -> Self
-    where
-        S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    pub fn new<S: Served>(service: S) -> Self {
         Self(Box::new(move |args: AcceptArgs| {
             Box::pin(accept_loop(
                 args.listener,
