@@ -206,11 +206,15 @@ fn read_token(headers: &HeaderMap, names: &[HeaderName]) -> TokenHeader {
 type Verdict = Option<Result<Arc<ValidToken>, TokenRejection>>;
 
 impl Shared {
+    /// Boxed where it calls the validator: a token check's future (a cache
+    /// lookup, maybe a Keystone call) is most of a kilobyte, and inline it
+    /// would make every request's future that much larger to allocate and
+    /// move, token or not (and a hot token needs none).
     async fn check(&self, token: &TokenHeader) -> Verdict {
         match token {
             TokenHeader::Absent => None,
             TokenHeader::Conflicting => Some(Err(TokenRejection::Invalid)),
-            TokenHeader::One(v) => Some(self.validator.validate(v.as_bytes()).await),
+            TokenHeader::One(v) => Some(Box::pin(self.validator.validate(v.as_bytes())).await),
         }
     }
 
@@ -219,11 +223,7 @@ impl Shared {
     /// prebuilt (see `hot`).
     async fn check_user(&self, token: &TokenHeader, hot: bool) -> (Verdict, Option<HeaderMap>) {
         let (TokenHeader::One(value), true) = (token, hot) else {
-            // Boxed, as in `authenticate`.
-            return match token {
-                TokenHeader::Absent => (None, None),
-                _ => (Box::pin(self.check(token)).await, None),
-            };
+            return (self.check(token).await, None);
         };
         let Some(sha) = self.validator.cache_key(value.as_bytes()) else {
             return (Some(Err(TokenRejection::Invalid)), None);
@@ -236,7 +236,7 @@ impl Shared {
             self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
             return (Some(Ok(token)), Some(headers));
         }
-        // Boxed, as in `authenticate`: hot tokens do not carry this future.
+        // Boxed, as in `check`.
         let verdict = Box::pin(self.validator.validate_keyed(sha, value.as_bytes())).await;
         if let Ok(token) = &verdict {
             // What `set_headers` sets for a confirmed user token alone.
@@ -276,14 +276,7 @@ impl Shared {
             TokenHeader::One(v) => Some(v.clone()),
             _ => None,
         };
-        // Boxed: a token check's future (a cache lookup, maybe a Keystone
-        // call) is most of a kilobyte, and inline it would make every
-        // request's future that much larger to allocate and move.
-        let service = match &service_header {
-            TokenHeader::Absent => None,
-            _ => Box::pin(self.check(&service_header)).await,
-        };
-        let service = match service {
+        let service = match self.check(&service_header).await {
             None => None,
             Some(Ok(token)) => {
                 let has_role = self
