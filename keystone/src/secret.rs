@@ -1,6 +1,7 @@
 //! Secrets that must never reach a log line or an error message.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A secret string (a password, a token, an EC2 secret, a trust id).
 ///
@@ -13,13 +14,15 @@ use std::fmt;
 /// assert_eq!(s.expose(), "hunter2");
 /// assert!(!format!("{s:?}").contains("hunter2"));
 /// ```
+///
+/// Cloning one is cheap (the value is shared, not copied).
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Secret(String);
+pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(value.into().into())
     }
 
     /// The value itself. Call this only where the value is sent to its owner.
@@ -59,18 +62,18 @@ impl fmt::Display for Secret {
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
-        Self(value)
+        Self(value.into())
     }
 }
 
 impl From<&str> for Secret {
     fn from(value: &str) -> Self {
-        Self(value.to_owned())
+        Self(value.into())
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        String::deserialize(d).map(Secret::from)
     }
 }

@@ -2,10 +2,10 @@
 //! downstream headers they give prebuilt.
 //!
 //! Most traffic through a gateway is a handful of clients reusing their token,
-//! so for those the layer skips the shared cache and, instead of inserting the
-//! identity headers one by one into every request (hashing each name, growing
-//! the map), it clones a map that already holds them and moves the request's
-//! own few headers into the clone.
+//! so for those the layer skips the shared cache (and the token's sha256, its
+//! key there) and, instead of inserting the identity headers one by one into
+//! every request (hashing each name, growing the map), it clones a map that
+//! already holds them and moves the request's own few headers into the clone.
 //!
 //! What makes this safe:
 //! - an entry answers only until its token's `cached_until` (the moment the
@@ -13,17 +13,24 @@
 //!   validation) and only while the token has not expired by the wall clock,
 //!   exactly the checks of a shared-cache hit; with caching disabled nothing
 //!   becomes hot;
-//! - entries are keyed by the layer that built them (its configuration decides
-//!   the headers) and by the token's sha256, never the token;
+//! - an entry answers only for the layer that built it (its configuration
+//!   decides the headers) and only for exactly its token: a keyed hash picks
+//!   the candidate, and the bytes are compared in constant time, so response
+//!   times say nothing about how close a guess came to a hot token;
 //! - a token becomes hot only when the thread sees it twice within the last
-//!   [`SEEN`] new tokens, so a stream of distinct tokens costs one lookup each
-//!   and builds nothing; there are [`HOT`] entries per thread, replaced in
-//!   turn (a few kB in all).
+//!   [`SEEN`] new tokens (remembered by their hash alone), so a stream of
+//!   distinct tokens costs one lookup each and builds nothing; there are
+//!   [`HOT`] entries per thread, replaced in turn (a few kB in all). A hot
+//!   entry holds its token, as every request in flight does, to hand the
+//!   request's [`Identity`](crate::context::Identity) a shared copy instead of
+//!   a new one.
 
 use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Instant;
 
+use heatgate_keystone::Secret;
 use http::header::HOST;
 use http::{HeaderMap, HeaderValue};
 use time::OffsetDateTime;
@@ -36,59 +43,103 @@ const HOT: usize = 8;
 const SEEN: usize = 16;
 
 /// A token, as the key of one layer.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct HotKey {
+#[derive(Clone, Copy)]
+pub(super) struct HotKey<'a> {
     /// The layer (see `Shared::id`).
     pub layer: u64,
-    /// sha256 of the token.
-    pub token: [u8; 32],
+    /// The token (well-formed or not: only a confirmed one is ever hot).
+    pub token: &'a [u8],
+}
+
+/// What a hot token gives a request besides its verdict.
+pub(super) struct Prebuilt {
+    /// The headers the layer sets for the token, after a placeholder `Host`
+    /// (for [`merge_into`]).
+    pub headers: HeaderMap,
+    /// The token, shared.
+    pub secret: Secret,
 }
 
 struct HotEntry {
-    key: HotKey,
+    layer: u64,
+    hash: u64,
+    secret: Secret,
     token: Arc<ValidToken>,
-    /// The headers the layer sets for the token, after a placeholder `Host`.
     headers: HeaderMap,
 }
 
 #[derive(Default)]
 struct HotTokens {
+    /// Keys this thread's hashes, anew for every thread and process.
+    hasher: foldhash::fast::RandomState,
     entries: Vec<HotEntry>,
     /// Where the next entry goes once `entries` is full.
     next: usize,
-    seen: Vec<HotKey>,
+    /// (layer, hash) of recently seen tokens.
+    seen: Vec<(u64, u64)>,
     next_seen: usize,
+}
+
+impl HotTokens {
+    fn hash(&self, key: &HotKey<'_>) -> u64 {
+        self.hasher.hash_one(key.token)
+    }
+
+    fn find(&self, key: &HotKey<'_>, hash: u64) -> Option<usize> {
+        self.entries.iter().position(|e| {
+            e.layer == key.layer
+                && e.hash == hash
+                && constant_time_eq(e.secret.expose().as_bytes(), key.token)
+        })
+    }
+}
+
+/// Whether `a == b`, in a time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 thread_local! {
     static TOKENS: RefCell<HotTokens> = RefCell::default();
 }
 
-/// The token and its prebuilt headers, when `key` is hot on this thread and
-/// still within its cache lifetime.
-pub(super) fn lookup(key: &HotKey) -> Option<(Arc<ValidToken>, HeaderMap)> {
+/// The token's verdict and prebuilt headers, when `key` is hot on this thread
+/// and still within its cache lifetime.
+pub(super) fn lookup(key: &HotKey<'_>) -> Option<(Arc<ValidToken>, Prebuilt)> {
     TOKENS.with(|tokens| {
         let tokens = tokens.borrow();
-        let entry = tokens.entries.iter().find(|e| e.key == *key)?;
+        let entry = &tokens.entries[tokens.find(key, tokens.hash(key))?];
         let live = Instant::now() < entry.token.cached_until
             && !entry
                 .token
                 .identity
                 .is_expired_at(OffsetDateTime::now_utc());
-        live.then(|| (entry.token.clone(), entry.headers.clone()))
+        live.then(|| {
+            let prebuilt = Prebuilt {
+                headers: entry.headers.clone(),
+                secret: entry.secret.clone(),
+            };
+            (entry.token.clone(), prebuilt)
+        })
     })
 }
 
 /// Tells the thread that `token` was just confirmed for `key`: on its second
 /// sighting it becomes hot, with the headers `build` inserts.
-pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce(&mut HeaderMap)) {
+pub(super) fn offer(key: &HotKey<'_>, token: &Arc<ValidToken>, build: impl FnOnce(&mut HeaderMap)) {
     if Instant::now() >= token.cached_until {
         return;
     }
     TOKENS.with(|tokens| {
         let mut tokens = tokens.borrow_mut();
         let tokens = &mut *tokens;
-        if let Some(entry) = tokens.entries.iter_mut().find(|e| e.key == key) {
+        let hash = tokens.hash(key);
+        if let Some(at) = tokens.find(key, hash) {
+            let entry = &mut tokens.entries[at];
             // Expired and validated again: the new confirmation replaces it.
             if !Arc::ptr_eq(&entry.token, token) {
                 entry.token = token.clone();
@@ -96,11 +147,17 @@ pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce(&mu
             }
             return;
         }
-        match tokens.seen.iter().position(|k| *k == key) {
+        match tokens.seen.iter().position(|k| *k == (key.layer, hash)) {
             Some(at) => {
                 tokens.seen.swap_remove(at);
+                // A confirmed token is visible ASCII.
+                let Ok(secret) = std::str::from_utf8(key.token) else {
+                    return;
+                };
                 let entry = HotEntry {
-                    key,
+                    layer: key.layer,
+                    hash,
+                    secret: Secret::new(secret),
                     token: token.clone(),
                     headers: prebuilt(build),
                 };
@@ -111,9 +168,9 @@ pub(super) fn offer(key: HotKey, token: &Arc<ValidToken>, build: impl FnOnce(&mu
                     tokens.next = (tokens.next + 1) % HOT;
                 }
             }
-            None if tokens.seen.len() < SEEN => tokens.seen.push(key),
+            None if tokens.seen.len() < SEEN => tokens.seen.push((key.layer, hash)),
             None => {
-                tokens.seen[tokens.next_seen] = key;
+                tokens.seen[tokens.next_seen] = (key.layer, hash);
                 tokens.next_seen = (tokens.next_seen + 1) % SEEN;
             }
         }
@@ -199,11 +256,13 @@ mod tests {
         }
     }
 
-    fn key(layer: u64, byte: u8) -> HotKey {
-        HotKey {
-            layer,
-            token: [byte; 32],
-        }
+    /// A token of 32 visible ASCII bytes: `n`, then `x`s.
+    fn token_bytes(n: u8) -> Vec<u8> {
+        format!("{n:x<32}").into_bytes()
+    }
+
+    fn key(layer: u64, token: &[u8]) -> HotKey<'_> {
+        HotKey { layer, token }
     }
 
     // Each test runs on a thread of its own, so starts with no hot tokens.
@@ -211,62 +270,94 @@ mod tests {
     #[test]
     fn a_token_is_hot_from_its_second_confirmation_until_its_cache_time() {
         let t = token(Duration::from_millis(300), time::Duration::hours(1));
-        let k = key(1, 1);
+        let bytes = token_bytes(1);
+        let k = key(1, &bytes);
         assert!(lookup(&k).is_none());
-        offer(k, &t, headers(&t));
+        offer(&k, &t, headers(&t));
         assert!(lookup(&k).is_none(), "hot only when seen twice");
-        offer(k, &t, headers(&t));
+        offer(&k, &t, headers(&t));
         let (hit, prebuilt) = lookup(&k).expect("hot");
         assert!(Arc::ptr_eq(&hit, &t));
         assert_eq!(
-            prebuilt.keys().next(),
+            prebuilt.secret.expose().as_bytes(),
+            bytes,
+            "the token itself"
+        );
+        assert_eq!(
+            prebuilt.headers.keys().next(),
             Some(&HOST),
             "Host placeholder first"
         );
-        assert_eq!(prebuilt.len(), t.headers.user().len() + 1);
+        assert_eq!(prebuilt.headers.len(), t.headers.user().len() + 1);
         // Another layer's key, with the same token, is not the same entry.
-        assert!(lookup(&key(2, 1)).is_none());
+        assert!(lookup(&key(2, &bytes)).is_none());
         std::thread::sleep(Duration::from_millis(350));
         assert!(lookup(&k).is_none(), "past cached_until");
     }
 
     #[test]
+    fn only_exactly_the_hot_token_is_hot() {
+        let t = token(Duration::from_secs(300), time::Duration::hours(1));
+        let bytes = token_bytes(1);
+        offer(&key(1, &bytes), &t, headers(&t));
+        offer(&key(1, &bytes), &t, headers(&t));
+        assert!(lookup(&key(1, &bytes)).is_some());
+        let mut last = bytes.clone();
+        *last.last_mut().unwrap() = b'y';
+        let shorter = &bytes[..bytes.len() - 1];
+        let mut longer = bytes.clone();
+        longer.push(b'x');
+        for other in [&last[..], shorter, &longer[..], &token_bytes(2)[..], b""] {
+            assert!(lookup(&key(1, other)).is_none(), "{other:?}");
+        }
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    #[test]
     fn nothing_is_hot_when_caching_is_off_or_the_token_expired() {
         let uncached = token(Duration::ZERO, time::Duration::hours(1));
-        let k = key(1, 2);
-        offer(k, &uncached, headers(&uncached));
-        offer(k, &uncached, headers(&uncached));
+        let bytes = token_bytes(2);
+        let k = key(1, &bytes);
+        offer(&k, &uncached, headers(&uncached));
+        offer(&k, &uncached, headers(&uncached));
         assert!(lookup(&k).is_none(), "token_cache_time 0");
 
         let expired = token(Duration::from_secs(300), time::Duration::seconds(-1));
-        let k = key(1, 3);
-        offer(k, &expired, headers(&expired));
-        offer(k, &expired, headers(&expired));
+        let bytes = token_bytes(3);
+        let k = key(1, &bytes);
+        offer(&k, &expired, headers(&expired));
+        offer(&k, &expired, headers(&expired));
         assert!(lookup(&k).is_none(), "expired by the wall clock");
     }
 
     #[test]
     fn a_stream_of_distinct_tokens_builds_nothing_and_the_table_stays_bounded() {
         let t = token(Duration::from_secs(300), time::Duration::hours(1));
+        let tokens: Vec<Vec<u8>> = (0..=255u8).map(token_bytes).collect();
         let mut built = 0;
-        for i in 0..=255u8 {
-            offer(key(1, i), &t, |h| {
+        for bytes in &tokens {
+            offer(&key(1, bytes), &t, |h| {
                 built += 1;
                 headers(&t)(h)
             });
         }
         assert_eq!(built, 0);
-        for i in 0..=255u8 {
-            offer(key(1, i), &t, headers(&t));
-            offer(key(1, i), &t, headers(&t));
+        for bytes in &tokens {
+            offer(&key(1, bytes), &t, headers(&t));
+            offer(&key(1, bytes), &t, headers(&t));
         }
-        TOKENS.with(|tokens| {
-            let tokens = tokens.borrow();
-            assert_eq!(tokens.entries.len(), HOT);
-            assert!(tokens.seen.len() <= SEEN);
+        TOKENS.with(|table| {
+            let table = table.borrow();
+            assert_eq!(table.entries.len(), HOT);
+            assert!(table.seen.len() <= SEEN);
         });
-        assert!(lookup(&key(1, 255)).is_some(), "the latest is hot");
-        assert!(lookup(&key(1, 0)).is_none(), "the oldest was replaced");
+        assert!(lookup(&key(1, &tokens[255])).is_some(), "the latest is hot");
+        assert!(
+            lookup(&key(1, &tokens[0])).is_none(),
+            "the oldest was replaced"
+        );
     }
 
     #[test]

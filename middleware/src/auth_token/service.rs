@@ -16,7 +16,7 @@ use super::headers::{
     strip_spoofable, AUTH_TOKEN, IDENTITY_STATUS, SERVICE_CATALOG, SERVICE_IDENTITY_STATUS,
     SERVICE_TOKEN, STORAGE_TOKEN,
 };
-use super::hot::{self, HotKey};
+use super::hot::{self, HotKey, Prebuilt};
 use super::jws::{JwsKeyError, JwsKeys};
 use super::response;
 use super::validator::{TokenRejection, TokenValidator, ValidToken};
@@ -220,27 +220,27 @@ impl Shared {
 
     /// The user token's verdict. With `hot` (no service token was sent), a
     /// token this thread keeps seeing comes with its downstream headers
-    /// prebuilt (see `hot`).
-    async fn check_user(&self, token: &TokenHeader, hot: bool) -> (Verdict, Option<HeaderMap>) {
+    /// prebuilt and itself shared (see `hot`).
+    async fn check_user(&self, token: &TokenHeader, hot: bool) -> (Verdict, Option<Prebuilt>) {
         let (TokenHeader::One(value), true) = (token, hot) else {
             return (self.check(token).await, None);
         };
+        let key = HotKey {
+            layer: self.id,
+            token: value.as_bytes(),
+        };
+        if let Some((token, prebuilt)) = hot::lookup(&key) {
+            self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
+            return (Some(Ok(token)), Some(prebuilt));
+        }
         let Some(sha) = self.validator.cache_key(value.as_bytes()) else {
             return (Some(Err(TokenRejection::Invalid)), None);
         };
-        let key = HotKey {
-            layer: self.id,
-            token: sha,
-        };
-        if let Some((token, headers)) = hot::lookup(&key) {
-            self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
-            return (Some(Ok(token)), Some(headers));
-        }
         // Boxed, as in `check`.
         let verdict = Box::pin(self.validator.validate_keyed(sha, value.as_bytes())).await;
         if let Ok(token) = &verdict {
             // What `set_headers` sets for a confirmed user token alone.
-            hot::offer(key, token, |headers| {
+            hot::offer(&key, token, |headers| {
                 headers.insert(IDENTITY_STATUS, CONFIRMED);
                 self.insert_user_headers(headers, token);
             });
@@ -323,21 +323,27 @@ impl Shared {
         if user.is_none() && !delay {
             return Err(self.unauthorized());
         }
-        match (prebuilt, &user) {
+        let secret = match prebuilt {
             // A hot token (and no service token): its headers are prebuilt.
-            (Some(prebuilt), Some(_)) => hot::merge_into(headers, prebuilt),
-            _ => self.set_headers(headers, user.as_deref(), service.as_ref()),
-        }
+            Some(prebuilt) => {
+                hot::merge_into(headers, prebuilt.headers);
+                Some(prebuilt.secret)
+            }
+            None => {
+                self.set_headers(headers, user.as_deref(), service.as_ref());
+                user_value.as_ref().map(secret_of)
+            }
+        };
         let status = AuthStatus {
             user_confirmed: user.is_some(),
             service_confirmed: service.as_ref().map(Option::is_some),
         };
         let extensions = request.extensions_mut();
         extensions.insert(status);
-        if let (Some(token), Some(value)) = (user, user_value) {
+        if let (Some(token), Some(secret)) = (user, secret) {
             extensions.insert(Identity::new(
                 token.identity.clone(),
-                secret_of(&value),
+                secret,
                 AuthMethod::Token,
             ));
         }
