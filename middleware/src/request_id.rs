@@ -78,13 +78,7 @@ pub struct GlobalRequestId(pub RequestId);
 impl RequestId {
     /// A fresh `req-<uuid4>`.
     pub fn generate() -> Self {
-        let mut text = [0u8; 40];
-        text[..4].copy_from_slice(b"req-");
-        uuid::Builder::from_random_bytes(random_16())
-            .into_uuid()
-            .hyphenated()
-            .encode_lower(&mut text[4..]);
-        Self(HeaderValue::from_bytes(&text).expect("ASCII letters, digits and hyphens"))
+        Self(pooled_id())
     }
 
     /// `text` if it is exactly `req-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`
@@ -188,11 +182,11 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let id = RequestId::generate();
+        // The caller's value (the first, if several) makes way for ours.
         let global = request
-            .headers()
-            .get(X_OPENSTACK_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .and_then(RequestId::parse)
+            .headers_mut()
+            .insert(X_OPENSTACK_REQUEST_ID, id.0.clone())
+            .and_then(|v| v.to_str().ok().and_then(RequestId::parse))
             .map(GlobalRequestId);
         let span = tracing::info_span!(
             "request",
@@ -204,9 +198,6 @@ where
         if let Some(global) = &global {
             span.record("global_request_id", tracing::field::display(&global.0));
         }
-        request
-            .headers_mut()
-            .insert(X_OPENSTACK_REQUEST_ID, id.0.clone());
         let extensions = request.extensions_mut();
         extensions.insert(id.clone());
         if let Some(global) = global {
@@ -247,50 +238,66 @@ where
         let this = self.project();
         let mut response = std::task::ready!(this.inner.poll(cx))?;
         if let Some(id) = this.id.take() {
-            if !response.headers().contains_key(X_OPENSTACK_REQUEST_ID) {
-                response.headers_mut().insert(X_OPENSTACK_REQUEST_ID, id.0);
-            }
+            // An id the inner service set stays.
+            response
+                .headers_mut()
+                .entry(X_OPENSTACK_REQUEST_ID)
+                .or_insert(id.0);
         }
         Poll::Ready(Ok(response))
     }
 }
 
-/// Random bytes for [`RequestId::generate`], drawn from the operating system
-/// [`POOLED_IDS`] ids' worth at a time: one `getrandom` system call per 64
-/// requests instead of one per request (a system call was a visible part of a
-/// proxied request's cost).
+/// Ids are made [`POOLED_IDS`] at a time, from one `getrandom` system call
+/// and into one buffer that they share: a request's id costs no system call
+/// (one was a visible part of a proxied request's cost) and no allocation.
 const POOLED_IDS: usize = 64;
 
-struct RandomPool {
-    bytes: [u8; 16 * POOLED_IDS],
+/// `req-` and a hyphenated uuid.
+const ID_LEN: usize = 40;
+
+struct IdPool {
+    /// `POOLED_IDS` ids, one after the other; each is handed out once.
+    text: bytes::Bytes,
     next: usize,
 }
 
 thread_local! {
-    static RANDOM_POOL: std::cell::RefCell<RandomPool> = const {
-        std::cell::RefCell::new(RandomPool { bytes: [0; 16 * POOLED_IDS], next: 16 * POOLED_IDS })
+    static ID_POOL: std::cell::RefCell<IdPool> = const {
+        std::cell::RefCell::new(IdPool { text: bytes::Bytes::new(), next: 0 })
     };
 }
 
-/// 16 bytes from the operating system's random source (through this thread's
-/// pool); uuid's own generator when the pool cannot be refilled.
-fn random_16() -> [u8; 16] {
-    RANDOM_POOL.with(|pool| {
+/// A fresh `req-<uuid4>` from this thread's pool, refilled when used up.
+fn pooled_id() -> HeaderValue {
+    ID_POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.next == pool.bytes.len() {
-            if getrandom::getrandom(&mut pool.bytes).is_err() {
-                return uuid::Uuid::new_v4().into_bytes();
-            }
+        if pool.next == pool.text.len() {
+            pool.text = fresh_ids();
             pool.next = 0;
         }
         let start = pool.next;
-        pool.next += 16;
-        let mut out = [0; 16];
-        out.copy_from_slice(&pool.bytes[start..start + 16]);
-        // Handed out once: not kept where a later id could repeat it.
-        pool.bytes[start..start + 16].fill(0);
-        out
+        pool.next += ID_LEN;
+        HeaderValue::from_maybe_shared(pool.text.slice(start..start + ID_LEN))
+            .expect("ASCII letters, digits and hyphens")
     })
+}
+
+/// [`POOLED_IDS`] ids from the operating system's random source (uuid's own
+/// generator when it fails).
+fn fresh_ids() -> bytes::Bytes {
+    let mut random = [0u8; 16 * POOLED_IDS];
+    let pooled = getrandom::getrandom(&mut random).is_ok();
+    let mut text = vec![0u8; ID_LEN * POOLED_IDS];
+    for (id, random) in text.chunks_exact_mut(ID_LEN).zip(random.chunks_exact(16)) {
+        let uuid = match <[u8; 16]>::try_from(random) {
+            Ok(bytes) if pooled => uuid::Builder::from_random_bytes(bytes).into_uuid(),
+            _ => uuid::Uuid::new_v4(),
+        };
+        id[..4].copy_from_slice(b"req-");
+        uuid.hyphenated().encode_lower(&mut id[4..]);
+    }
+    text.into()
 }
 
 #[cfg(test)]
