@@ -446,6 +446,21 @@ async fn a_token_sent_again_and_again_gets_the_same_answer_every_time() {
         hits + 10
     );
     assert_eq!(stats.misses.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // A 401 from the service behind gets WWW-Authenticate, hot token or not.
+    let mut refused = request("x");
+    refused
+        .headers_mut()
+        .insert("x-test-status", "401".parse().unwrap());
+    let (r, _) = h.send(refused).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["www-authenticate"].to_str().unwrap(),
+        format!("Keystone uri=\"{}\"", keystone.auth_url())
+    );
+    assert_eq!(
+        stats.hits.load(std::sync::atomic::Ordering::Relaxed),
+        hits + 11
+    );
     // Without Host (HTTP/1.0), none is made up.
     let (_, seen) = h
         .send(

@@ -1,5 +1,7 @@
 //! The auth_token layer and service.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,6 +11,7 @@ use axum::body::Body;
 use futures_util::future::BoxFuture;
 use heatgate_keystone::{Client, Secret};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::config::AuthTokenConfig;
@@ -16,7 +19,7 @@ use super::headers::{
     strip_spoofable, AUTH_TOKEN, IDENTITY_STATUS, SERVICE_CATALOG, SERVICE_IDENTITY_STATUS,
     SERVICE_TOKEN, STORAGE_TOKEN,
 };
-use super::hot::{self, HotKey, Prebuilt};
+use super::hot::{self, HotKey};
 use super::jws::{JwsKeyError, JwsKeys};
 use super::response;
 use super::validator::{TokenRejection, TokenValidator, ValidToken};
@@ -148,29 +151,84 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if self.shared.authenticate_hot(&mut request) {
+            // Decided already: straight to the inner service.
+            return ResponseFuture {
+                state: State::Hot {
+                    inner: self.inner.call(request),
+                    shared: self.shared.clone(),
+                },
+            };
+        }
         let mut inner = crate::take_ready(&mut self.inner);
         let shared = self.shared.clone();
-        Box::pin(async move {
-            if let Err(denial) = shared.authenticate(&mut request).await {
-                return Ok(denial);
+        ResponseFuture {
+            state: State::Checked {
+                inner: Box::pin(async move {
+                    if let Err(denial) = shared.authenticate(&mut request).await {
+                        return Ok(denial);
+                    }
+                    let response = inner.call(request).await?;
+                    Ok(shared.challenge(response.map(Body::new)))
+                }),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`AuthToken`].
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        /// A hot token, decided in `call`: the inner service's own future.
+        Hot {
+            #[pin]
+            inner: F,
+            shared: Arc<Shared>,
+        },
+        /// Everything else: the token check, then the inner service.
+        Checked {
+            inner: BoxFuture<'static, Result<Response<Body>, E>>,
+        },
+    }
+}
+
+impl<F, E> std::fmt::Debug for ResponseFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Hot { inner, shared } => {
+                let response = std::task::ready!(inner.poll(cx))?;
+                Poll::Ready(Ok(shared.challenge(response.map(Body::new))))
             }
-            let mut response = inner.call(request).await?.map(Body::new);
-            if response.status() == StatusCode::UNAUTHORIZED {
-                if let Some(v) = &shared.www_authenticate {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, v.clone());
-                }
-            }
-            Ok(response)
-        })
+            StateProj::Checked { inner } => inner.as_mut().poll(cx),
+        }
     }
 }
 
@@ -219,33 +277,71 @@ impl Shared {
     }
 
     /// The user token's verdict. With `hot` (no service token was sent), a
-    /// token this thread keeps seeing comes with its downstream headers
-    /// prebuilt and itself shared (see `hot`).
-    async fn check_user(&self, token: &TokenHeader, hot: bool) -> (Verdict, Option<Prebuilt>) {
-        let (TokenHeader::One(value), true) = (token, hot) else {
-            return (self.check(token).await, None);
+    /// confirmed token is offered to this thread's hot tokens (see `hot`).
+    async fn check_user(&self, token: &TokenHeader, hot: bool) -> Verdict {
+        let verdict = self.check(token).await;
+        if let (TokenHeader::One(value), Some(Ok(valid)), true) = (token, &verdict, hot) {
+            let key = HotKey {
+                layer: self.id,
+                token: value.as_bytes(),
+            };
+            // What `set_headers` sets for a confirmed user token alone.
+            hot::offer(&key, valid, |headers| {
+                headers.insert(IDENTITY_STATUS, CONFIRMED);
+                self.insert_user_headers(headers, valid);
+            });
+        }
+        verdict
+    }
+
+    /// Decides for a hot token (see `hot`) without waiting for anything:
+    /// when no service token was sent and the user token is hot on this
+    /// thread, the request gets its headers and extensions now, as
+    /// `authenticate` would give them, and this returns true. Otherwise the
+    /// request is left for `authenticate` (stripped of spoofable headers,
+    /// which `authenticate` does again, finding none).
+    fn authenticate_hot<B>(&self, request: &mut Request<B>) -> bool {
+        let headers = request.headers_mut();
+        strip_spoofable(headers);
+        if headers.contains_key(&SERVICE_TOKEN) {
+            return false;
+        }
+        let TokenHeader::One(value) = read_token(headers, &[AUTH_TOKEN, STORAGE_TOKEN]) else {
+            return false;
         };
         let key = HotKey {
             layer: self.id,
             token: value.as_bytes(),
         };
-        if let Some((token, prebuilt)) = hot::lookup(&key) {
-            self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
-            return (Some(Ok(token)), Some(prebuilt));
-        }
-        let Some(sha) = self.validator.cache_key(value.as_bytes()) else {
-            return (Some(Err(TokenRejection::Invalid)), None);
+        let Some((token, prebuilt)) = hot::lookup(&key) else {
+            return false;
         };
-        // Boxed, as in `check`.
-        let verdict = Box::pin(self.validator.validate_keyed(sha, value.as_bytes())).await;
-        if let Ok(token) = &verdict {
-            // What `set_headers` sets for a confirmed user token alone.
-            hot::offer(&key, token, |headers| {
-                headers.insert(IDENTITY_STATUS, CONFIRMED);
-                self.insert_user_headers(headers, token);
-            });
+        self.validator.stats().hits.fetch_add(1, Ordering::Relaxed);
+        hot::merge_into(headers, prebuilt.headers);
+        let extensions = request.extensions_mut();
+        extensions.insert(AuthStatus {
+            user_confirmed: true,
+            service_confirmed: None,
+        });
+        extensions.insert(Identity::new(
+            token.identity.clone(),
+            prebuilt.secret,
+            AuthMethod::Token,
+        ));
+        true
+    }
+
+    /// `response`, with `WWW-Authenticate` when the service behind refused
+    /// the request with a 401 (keystonemiddleware adds it to every 401).
+    fn challenge(&self, mut response: Response<Body>) -> Response<Body> {
+        if response.status() == StatusCode::UNAUTHORIZED {
+            if let Some(v) = &self.www_authenticate {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, v.clone());
+            }
         }
-        (Some(verdict), None)
+        response
     }
 
     /// The user token's `X-*` headers (and `X-Service-Catalog`, if configured).
@@ -309,8 +405,7 @@ impl Shared {
             TokenHeader::One(v) => Some(v.clone()),
             _ => None,
         };
-        let (user, prebuilt) = self.check_user(&user_header, service.is_none()).await;
-        let user = match user {
+        let user = match self.check_user(&user_header, service.is_none()).await {
             None | Some(Err(TokenRejection::Invalid)) => None,
             Some(Ok(token)) => Some(token),
             Some(Err(TokenRejection::Unavailable(_))) if delay => None,
@@ -323,27 +418,17 @@ impl Shared {
         if user.is_none() && !delay {
             return Err(self.unauthorized());
         }
-        let secret = match prebuilt {
-            // A hot token (and no service token): its headers are prebuilt.
-            Some(prebuilt) => {
-                hot::merge_into(headers, prebuilt.headers);
-                Some(prebuilt.secret)
-            }
-            None => {
-                self.set_headers(headers, user.as_deref(), service.as_ref());
-                user_value.as_ref().map(secret_of)
-            }
-        };
+        self.set_headers(headers, user.as_deref(), service.as_ref());
         let status = AuthStatus {
             user_confirmed: user.is_some(),
             service_confirmed: service.as_ref().map(Option::is_some),
         };
         let extensions = request.extensions_mut();
         extensions.insert(status);
-        if let (Some(token), Some(secret)) = (user, secret) {
+        if let (Some(token), Some(value)) = (user, user_value) {
             extensions.insert(Identity::new(
                 token.identity.clone(),
-                secret,
+                secret_of(&value),
                 AuthMethod::Token,
             ));
         }

@@ -171,7 +171,7 @@ impl TokenValidator {
 
     /// The cache key of `token` (its sha256), or `None` when it is not
     /// well-formed (counted as refused locally).
-    pub fn cache_key(&self, token: &[u8]) -> Option<[u8; 32]> {
+    fn cache_key(&self, token: &[u8]) -> Option<[u8; 32]> {
         if !self.is_well_formed(token) {
             self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -188,7 +188,7 @@ impl TokenValidator {
     }
 
     /// Validates `token`, whose [`cache_key`](Self::cache_key) is `key`.
-    pub async fn validate_keyed(
+    async fn validate_keyed(
         &self,
         key: [u8; 32],
         token: &[u8],
