@@ -26,7 +26,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::config::{Config, ConfigError, Flavor, GatewaySection};
 use crate::listen::{accept_loop, Served};
 use crate::observability::logging::load_layers_and_init;
-use crate::observability::{label_all, label_response, metrics_app, observed, registry, Health};
+use crate::observability::{label_all, metrics_app, observed_as, registry, Health, UNMATCHED};
 use crate::proxy::Proxy;
 
 pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
@@ -125,14 +125,14 @@ pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigErr
     Ok(router.layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers())))
 }
 
-/// [`authenticated`] then [`label_all`] around a service that routes nothing
-/// itself (the proxy's upstream), stacked as one service: a router would box
-/// each layer separately and clone the whole chain for every request (and
-/// look up a route that is never there).
+/// [`authenticated`] around a service that routes nothing itself (the
+/// proxy's upstream), stacked as one service: a router would box each layer
+/// separately and clone the whole chain for every request (and look up a
+/// route that is never there). Its responses carry no route label: serve it
+/// with [`App::unlabelled_as`].
 fn authenticated_service<S>(
     config: &Config,
     inner: S,
-    label: &'static str,
 ) -> Result<
     impl tower::Service<
             Request<Body>,
@@ -154,7 +154,6 @@ where
     S::Future: Send + 'static,
 {
     let service = tower::ServiceBuilder::new()
-        .map_response(move |response| label_response(response, label))
         .map_request(mark_sensitive)
         .layer(auth_layer(config)?)
         .service(inner);
@@ -233,7 +232,7 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(r) => r,
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
-        let app = match authenticated_service(&config, proxy, "upstream") {
+        let app = match authenticated_service(&config, proxy) {
             Ok(app) => app,
             Err(e) => return config_error(e),
         };
@@ -244,7 +243,8 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
         let mut listeners = vec![Listener {
             name: "rest",
             addr: config.gateway.listen,
-            app: App::new(health.front_of(app)),
+            // Everything but /healthcheck (labelled by its route) is the upstream's.
+            app: App::unlabelled_as(health.front_of(app), "upstream"),
             bound: None,
         }];
         if let Some(cfn) = &config.gateway.cfn_upstream {
@@ -383,12 +383,19 @@ struct AcceptArgs {
 
 impl App {
     /// Serves `service`, with request ids, metrics and the access log
-    /// ([`observed`]) around it.
+    /// ([`observed`](crate::observability::observed)) around it.
     pub fn new<S: Served>(service: S) -> Self {
+        Self::unlabelled_as(service, UNMATCHED)
+    }
+
+    /// [`new`](Self::new), with the responses that carry no route label
+    /// counted under `label` rather than as unmatched (a proxy's: then they
+    /// need no label each).
+    pub fn unlabelled_as<S: Served>(service: S, label: &'static str) -> Self {
         Self(Box::new(move |args: AcceptArgs| {
             Box::pin(accept_loop(
                 args.listener,
-                observed(service, args.name),
+                observed_as(service, args.name, label),
                 args.tls,
                 args.max_connections,
                 args.stop,

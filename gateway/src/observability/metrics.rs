@@ -422,16 +422,30 @@ pub async fn exposition() -> impl IntoResponse {
     )
 }
 
-/// Counts a listener's requests and logs one line per answered request.
+/// Counts a listener's requests and logs one line per answered request,
+/// each under the [`Route`] label of its response.
 #[derive(Debug, Clone)]
 pub struct HttpMetricsLayer {
     listener: Arc<ListenerMetrics>,
+    unlabelled: &'static str,
 }
 
 impl HttpMetricsLayer {
-    /// Counts into `listener`.
+    /// Counts into `listener`; a response without a label counts as
+    /// [`UNMATCHED`].
     pub fn new(listener: Arc<ListenerMetrics>) -> Self {
-        Self { listener }
+        Self {
+            listener,
+            unlabelled: UNMATCHED,
+        }
+    }
+
+    /// Counts a response without a label under `label` instead (for a
+    /// service that answers everything the same way, such as a proxy: its
+    /// responses then need no label each).
+    pub fn unlabelled_as(mut self, label: &'static str) -> Self {
+        self.unlabelled = label;
+        self
     }
 }
 
@@ -442,6 +456,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
         HttpMetrics {
             inner,
             listener: self.listener.clone(),
+            unlabelled: self.unlabelled,
         }
     }
 }
@@ -451,6 +466,7 @@ impl<S> Layer<S> for HttpMetricsLayer {
 pub struct HttpMetrics<S> {
     inner: S,
     listener: Arc<ListenerMetrics>,
+    unlabelled: &'static str,
 }
 
 impl<S> HttpMetrics<S> {
@@ -487,6 +503,7 @@ where
             method: method_index(request.method()),
             started: Instant::now(),
             listener: self.listener.clone(),
+            unlabelled: self.unlabelled,
             inner: self.inner.call(request),
         }
     }
@@ -501,6 +518,7 @@ pin_project! {
         method: usize,
         started: Instant,
         listener: Arc<ListenerMetrics>,
+        unlabelled: &'static str,
     }
 }
 
@@ -518,7 +536,7 @@ where
         let route = response
             .extensions()
             .get::<Route>()
-            .map_or(UNMATCHED, Route::as_str);
+            .map_or(*this.unlabelled, Route::as_str);
         this.listener
             .observe(*this.method, route, status, elapsed.as_secs_f64());
         if matches!(route, "/healthcheck" | "/metrics") {
@@ -696,6 +714,35 @@ mod tests {
             previous = bucket(le);
         }
         assert!(value(&samples, &format!("{h}_sum"), &get).unwrap() >= 0.03);
+
+        // Counted under another name, the unlabelled are no longer unmatched.
+        let proxied = HttpMetricsLayer::new(registry.listener("rest"))
+            .unlabelled_as("upstream")
+            .layer(svc.into_inner());
+        for path in ["/nowhere", "/ok"] {
+            let request = Request::get(path).body(Body::empty()).unwrap();
+            proxied.clone().oneshot(request).await.unwrap();
+        }
+        let samples = parse(&registry.render());
+        let count = |method: &str, route: &str, class: &str| {
+            value(
+                &samples,
+                "heatgate_http_requests_total",
+                &[
+                    ("listener", "rest"),
+                    ("method", method),
+                    ("route", route),
+                    ("status_class", class),
+                ],
+            )
+        };
+        assert_eq!(count("GET", "upstream", "4xx"), Some(1.0));
+        assert_eq!(
+            count("GET", "/route/{id}", "2xx"),
+            Some(4.0),
+            "a label counts"
+        );
+        assert_eq!(count("other", UNMATCHED, "4xx"), Some(1.0), "as before");
     }
 
     #[test]

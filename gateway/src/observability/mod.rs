@@ -58,11 +58,21 @@ pub fn observe(app: Router, listener: &'static str) -> Router {
 /// fallback in a boxed service of its own, cloned with everything inside it
 /// for every request).
 pub fn observed<S>(app: S, listener: &'static str) -> SetRequestId<HttpMetrics<S>> {
+    observed_as(app, listener, UNMATCHED)
+}
+
+/// [`observed`], counting a response without a [`Route`] label under
+/// `unlabelled` (see [`HttpMetricsLayer::unlabelled_as`](metrics::HttpMetricsLayer::unlabelled_as)).
+pub fn observed_as<S>(
+    app: S,
+    listener: &'static str,
+    unlabelled: &'static str,
+) -> SetRequestId<HttpMetrics<S>> {
     tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new())
-        .layer(metrics::HttpMetricsLayer::new(
-            registry().listener(listener),
-        ))
+        .layer(
+            metrics::HttpMetricsLayer::new(registry().listener(listener)).unlabelled_as(unlabelled),
+        )
         .service(app)
 }
 
@@ -102,9 +112,8 @@ pub fn label_all(router: Router, name: &'static str) -> Router {
     ))
 }
 
-/// Labels `response` with `name` unless it has a label already (what
-/// [`label_all`] does to each response, for a tower stack).
-pub fn label_response<B>(mut response: http::Response<B>, name: &'static str) -> http::Response<B> {
+/// Labels `response` with `name` unless it has a label already.
+fn label_response<B>(mut response: http::Response<B>, name: &'static str) -> http::Response<B> {
     if response.extensions().get::<Route>().is_none() {
         response.extensions_mut().insert(Route::Fixed(name));
     }
