@@ -16,13 +16,16 @@
 //! timer for every request.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use futures_util::task::AtomicWaker;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -188,50 +191,92 @@ async fn serve_http1<I, S>(
     tokio::pin!(connection);
     let idle = tokio::time::sleep(idle_period);
     tokio::pin!(idle);
-    let mut seen = 0;
-    let mut closing = false;
     let stopped = stop.wait_for(|s| *s);
     tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            biased;
-            outcome = connection.as_mut() => {
-                if let Err(e) = outcome {
-                    tracing::trace!(%peer, error = %e, "connection ended with an error");
-                }
-                return;
+    let mut seen = 0;
+    let mut closing = false;
+    // The stop and the idle timer wake the task through `control`, so they
+    // are polled only when one of them fired, not on every wake-up of the
+    // connection (two or more a request).
+    let control = Arc::new(Control::default());
+    let control_waker = std::task::Waker::from(control.clone());
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(outcome) = connection.as_mut().poll(cx) {
+            if let Err(e) = outcome {
+                tracing::trace!(%peer, error = %e, "connection ended with an error");
             }
-            _ = &mut stopped, if !closing => {
-                if started.load(Ordering::Relaxed) == 0 {
-                    // No complete request head yet: nothing to finish, and
-                    // hyper would wait for one.
-                    return;
-                }
-                // Finishes the request in progress, if any, then closes.
+            return Poll::Ready(());
+        }
+        control.task.register(cx.waker());
+        if closing || !control.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let mut control_cx = Context::from_waker(&control_waker);
+        if stopped.as_mut().poll(&mut control_cx).is_ready() {
+            if started.load(Ordering::Relaxed) == 0 {
+                // No complete request head yet: nothing to finish, and
+                // hyper would wait for one.
+                return Poll::Ready(());
+            }
+            // Finishes the request in progress, if any, then closes.
+            closing = true;
+            connection.as_mut().graceful_shutdown();
+            continue;
+        }
+        if idle.as_mut().poll(&mut control_cx).is_ready() {
+            let now = started.load(Ordering::Relaxed);
+            if now == 0 {
+                // Not one request head in a whole period: nothing is in
+                // progress, and hyper would wait for the first head even
+                // after a graceful shutdown.
+                tracing::trace!(%peer, "no request in the idle period: closed");
+                return Poll::Ready(());
+            }
+            if now == seen {
+                // Closes now when waiting for the next request (even with
+                // part of its head read); a request still in progress is
+                // finished first.
                 closing = true;
                 connection.as_mut().graceful_shutdown();
+                continue;
             }
-            () = &mut idle, if !closing => {
-                let now = started.load(Ordering::Relaxed);
-                if now == 0 {
-                    // Not one request head in a whole period: nothing is in
-                    // progress, and hyper would wait for the first head even
-                    // after a graceful shutdown.
-                    tracing::trace!(%peer, "no request in the idle period: closed");
-                    return;
-                }
-                if now == seen {
-                    // Closes now when waiting for the next request (even with
-                    // part of its head read); a request still in progress
-                    // is finished first.
-                    closing = true;
-                    connection.as_mut().graceful_shutdown();
-                } else {
-                    seen = now;
-                    idle.as_mut().reset(tokio::time::Instant::now() + idle_period);
-                }
-            }
+            seen = now;
+            idle.as_mut()
+                .reset(tokio::time::Instant::now() + idle_period);
+            // A timer that fired forgot its waker: polled again, the new
+            // deadline will wake `control`.
+            let _ = idle.as_mut().poll(&mut control_cx);
         }
+        return Poll::Pending;
+    })
+    .await;
+}
+
+/// The waker of a connection's stop and idle timer: notes that one of them
+/// fired, then wakes the connection's task.
+struct Control {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            // Both are polled once at first, to register.
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+impl std::task::Wake for Control {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
 
