@@ -28,12 +28,11 @@
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use heatgate_keystone::Secret;
 use http::header::HOST;
 use http::{HeaderMap, HeaderValue};
-use time::OffsetDateTime;
 
 use super::validator::ValidToken;
 
@@ -65,6 +64,8 @@ struct HotEntry {
     hash: u64,
     secret: Secret,
     token: Arc<ValidToken>,
+    /// The token's expiry (a cheaper comparison than `is_expired_at`).
+    expires: SystemTime,
     headers: HeaderMap,
 }
 
@@ -113,11 +114,7 @@ pub(super) fn lookup(key: &HotKey<'_>) -> Option<(Arc<ValidToken>, Prebuilt)> {
     TOKENS.with(|tokens| {
         let tokens = tokens.borrow();
         let entry = &tokens.entries[tokens.find(key, tokens.hash(key))?];
-        let live = Instant::now() < entry.token.cached_until
-            && !entry
-                .token
-                .identity
-                .is_expired_at(OffsetDateTime::now_utc());
+        let live = Instant::now() < entry.token.cached_until && SystemTime::now() < entry.expires;
         live.then(|| {
             let prebuilt = Prebuilt {
                 headers: entry.headers.clone(),
@@ -143,6 +140,7 @@ pub(super) fn offer(key: &HotKey<'_>, token: &Arc<ValidToken>, build: impl FnOnc
             // Expired and validated again: the new confirmation replaces it.
             if !Arc::ptr_eq(&entry.token, token) {
                 entry.token = token.clone();
+                entry.expires = token.identity.expires_at.into();
                 entry.headers = prebuilt(build);
             }
             return;
@@ -159,6 +157,7 @@ pub(super) fn offer(key: &HotKey<'_>, token: &Arc<ValidToken>, build: impl FnOnc
                     hash,
                     secret: Secret::new(secret),
                     token: token.clone(),
+                    expires: token.identity.expires_at.into(),
                     headers: prebuilt(build),
                 };
                 if tokens.entries.len() < HOT {
@@ -226,6 +225,8 @@ mod tests {
     use super::*;
 
     use std::time::Duration;
+
+    use time::OffsetDateTime;
 
     use crate::auth_token::IdentityHeaders;
     use crate::context::IdentityData;
