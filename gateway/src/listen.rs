@@ -27,7 +27,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use futures_util::task::AtomicWaker;
 use http::header::{HeaderName, HeaderValue};
-use http::{Request, Response};
+use http::{Extensions, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -180,7 +180,7 @@ async fn serve_http1<I, S>(
     let started = Arc::new(AtomicU64::new(0));
     let service = PerConnection {
         app,
-        peer,
+        extensions: connection_extensions(peer, secure),
         secure,
         started: started.clone(),
     };
@@ -285,10 +285,35 @@ impl std::task::Wake for Control {
 /// hyper calls it by reference, so nothing else is cloned per request.
 struct PerConnection<S> {
     app: S,
-    peer: SocketAddr,
+    /// Every request's extensions to start with (see `connection_extensions`).
+    extensions: Extensions,
     secure: bool,
     /// Requests started, for the idle period.
     started: Arc<AtomicU64>,
+}
+
+/// What every request of a connection from `peer` carries in its extensions:
+/// `ConnectInfo` (and [`ArrivedOverTls`] when `secure`). The map is made with
+/// room for what the layers add (the request ids, the authentication status
+/// and identity): a clone keeps that room, so a request's map is allocated
+/// once, not grown again as they are inserted.
+fn connection_extensions(peer: SocketAddr, secure: bool) -> Extensions {
+    #[derive(Clone, Copy)]
+    struct Room<const N: usize>;
+    let mut extensions = Extensions::new();
+    extensions.insert(Room::<1>);
+    extensions.insert(Room::<2>);
+    extensions.insert(Room::<3>);
+    extensions.insert(Room::<4>);
+    extensions.remove::<Room<1>>();
+    extensions.remove::<Room<2>>();
+    extensions.remove::<Room<3>>();
+    extensions.remove::<Room<4>>();
+    extensions.insert(ConnectInfo(peer));
+    if secure {
+        extensions.insert(ArrivedOverTls);
+    }
+    extensions
 }
 
 impl<S> hyper::service::Service<Request<Incoming>> for PerConnection<S>
@@ -301,9 +326,9 @@ where
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         self.started.fetch_add(1, Ordering::Relaxed);
-        request.extensions_mut().insert(ConnectInfo(self.peer));
+        // (hyper's own extensions, if any, are kept.)
+        request.extensions_mut().extend(self.extensions.clone());
         if self.secure {
-            request.extensions_mut().insert(ArrivedOverTls);
             request
                 .headers_mut()
                 .insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
