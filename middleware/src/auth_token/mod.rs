@@ -17,6 +17,10 @@
 //! With `delay_auth_decision`, requests without a valid token pass with
 //! `X-Identity-Status: Invalid` and no identity.
 //!
+//! A token a thread keeps seeing (a busy client's) becomes hot on that
+//! thread: its requests are decided in the layer's `call`, with the headers
+//! prebuilt, and go straight to the inner service; the answers are the same.
+//!
 //! ```no_run
 //! use axum::{routing::get, Router};
 //! use heatgate_keystone::{Client, ClientConfig};
@@ -48,5 +52,5 @@ pub use headers::{
     is_spoofable, strip_spoofable, v2_catalog_json, IdentityHeaders, AUTH_TOKEN, IDENTITY_STATUS,
     SERVICE_CATALOG, SERVICE_IDENTITY_STATUS, SERVICE_TOKEN, STORAGE_TOKEN,
 };
-pub use service::{AuthToken, AuthTokenError, AuthTokenLayer};
+pub use service::{AuthToken, AuthTokenError, AuthTokenLayer, ResponseFuture};
 pub use validator::{TokenRejection, TokenValidator, ValidToken, ValidatorStats};
