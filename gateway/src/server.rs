@@ -26,7 +26,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::config::{Config, ConfigError, Flavor, GatewaySection};
 use crate::listen::{accept_loop, Served};
 use crate::observability::logging::load_layers_and_init;
-use crate::observability::{label_all, metrics_app, observed_as, registry, Health, UNMATCHED};
+use crate::observability::{metrics_app, observed_as, registry, Health, UNMATCHED};
 use crate::proxy::Proxy;
 
 pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
@@ -264,7 +264,8 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
                 Ok(app) => listeners.push(Listener {
                     name: "cfn",
                     addr: config.gateway.cfn_listen,
-                    app: label_all(app, "upstream").into(),
+                    // The upstream's, all of it (no route is labelled).
+                    app: App::unlabelled_as(app, "upstream"),
                     bound: None,
                 }),
                 Err(e) => return config_error(e),

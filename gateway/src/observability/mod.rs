@@ -28,12 +28,14 @@ pub const UNMATCHED: &str = "unmatched";
 
 /// The route a request reached, as a metric label: an axum route template
 /// (never the path itself, which carries ids) or a fixed name. Set on the
-/// response by [`label_routes`] or [`label_all`].
+/// response by [`label_routes`] (or by a service itself); a response without
+/// one counts under its listener's unlabelled name (see
+/// [`HttpMetricsLayer::unlabelled_as`](metrics::HttpMetricsLayer::unlabelled_as)).
 #[derive(Debug, Clone)]
 pub enum Route {
     /// An axum route template (`/v1/{tenant}/stacks`).
     Template(MatchedPath),
-    /// A fixed name (`upstream` for the proxy).
+    /// A fixed name.
     Fixed(&'static str),
 }
 
@@ -105,21 +107,6 @@ pub fn label_routes(router: Router) -> Router {
     }
 }
 
-/// Labels every response of `router` that has no label yet with `name`.
-pub fn label_all(router: Router, name: &'static str) -> Router {
-    router.layer(axum::middleware::map_response(
-        move |response: Response| async move { label_response(response, name) },
-    ))
-}
-
-/// Labels `response` with `name` unless it has a label already.
-fn label_response<B>(mut response: http::Response<B>, name: &'static str) -> http::Response<B> {
-    if response.extensions().get::<Route>().is_none() {
-        response.extensions_mut().insert(Route::Fixed(name));
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
@@ -174,8 +161,29 @@ mod tests {
         let (s, route, _) = route_of(app, "/v1/p1/nothing").await;
         assert_eq!((s, route), (StatusCode::NOT_FOUND, None));
 
-        let proxied = label_all(Router::new().fallback(|| async { "forwarded" }), "upstream");
-        let (s, route, _) = route_of(proxied, "/anything/42").await;
-        assert_eq!((s, route.as_deref()), (StatusCode::OK, Some("upstream")));
+        // A proxy's listener counts its unlabelled responses as `upstream`.
+        let proxied = observed_as(
+            Router::new().fallback(|| async { "forwarded" }),
+            "proxied",
+            "upstream",
+        );
+        let r = proxied
+            .oneshot(
+                http::Request::get("/anything/42")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let text = registry().render();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("heatgate_http_requests_total{")
+                    && l.contains(r#"listener="proxied""#)
+                    && l.contains(r#"route="upstream""#)
+                    && l.ends_with(" 1")),
+            "{text}"
+        );
     }
 }
