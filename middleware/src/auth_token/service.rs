@@ -158,6 +158,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // Before anything else, once: only what this layer sets may reach the
+        // service behind it.
+        strip_spoofable(request.headers_mut());
         if self.shared.authenticate_hot(&mut request) {
             // Decided already: straight to the inner service.
             return ResponseFuture {
@@ -298,11 +301,10 @@ impl Shared {
     /// when no service token was sent and the user token is hot on this
     /// thread, the request gets its headers and extensions now, as
     /// `authenticate` would give them, and this returns true. Otherwise the
-    /// request is left for `authenticate` (stripped of spoofable headers,
-    /// which `authenticate` does again, finding none).
+    /// request is left, unchanged, for `authenticate`. The request must be
+    /// stripped of spoofable headers already (see `call`).
     fn authenticate_hot<B>(&self, request: &mut Request<B>) -> bool {
         let headers = request.headers_mut();
-        strip_spoofable(headers);
         if headers.contains_key(&SERVICE_TOKEN) {
             return false;
         }
@@ -360,11 +362,12 @@ impl Shared {
         response::unauthorized(self.www_authenticate.as_ref())
     }
 
-    /// Decides; on success the request carries the downstream headers and extensions.
+    /// Decides; on success the request carries the downstream headers and
+    /// extensions. The request must be stripped of spoofable headers already
+    /// (see `call`).
     async fn authenticate<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
         let delay = self.config.delay_auth_decision;
         let headers = request.headers_mut();
-        strip_spoofable(headers);
 
         // 1. The service token, first.
         let service_header = read_token(headers, std::slice::from_ref(&SERVICE_TOKEN));

@@ -169,30 +169,15 @@ impl TokenValidator {
                 .fold(true, |visible, b| visible & (0x21..=0x7e).contains(b))
     }
 
-    /// The cache key of `token` (its sha256), or `None` when it is not
-    /// well-formed (counted as refused locally).
-    fn cache_key(&self, token: &[u8]) -> Option<[u8; 32]> {
+    /// Validates `token`. One that is not well-formed is refused here
+    /// (counted as refused locally); the cache is keyed by the sha256 of the
+    /// others.
+    pub async fn validate(&self, token: &[u8]) -> Result<Arc<ValidToken>, TokenRejection> {
         if !self.is_well_formed(token) {
             self.stats.refused_locally.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Err(TokenRejection::Invalid);
         }
-        Some(Sha256::digest(token).into())
-    }
-
-    /// Validates `token`.
-    pub async fn validate(&self, token: &[u8]) -> Result<Arc<ValidToken>, TokenRejection> {
-        match self.cache_key(token) {
-            Some(key) => self.validate_keyed(key, token).await,
-            None => Err(TokenRejection::Invalid),
-        }
-    }
-
-    /// Validates `token`, whose [`cache_key`](Self::cache_key) is `key`.
-    async fn validate_keyed(
-        &self,
-        key: [u8; 32],
-        token: &[u8],
-    ) -> Result<Arc<ValidToken>, TokenRejection> {
+        let key: [u8; 32] = Sha256::digest(token).into();
         let now = OffsetDateTime::now_utc();
         if let Some(hit) = self.cache.get(&key).await {
             if !hit.identity.is_expired_at(now) {
