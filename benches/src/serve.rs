@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{Extension, Router};
+use heatgate::compose;
 use heatgate::config::Config;
 use heatgate::observability::{label_routes, Health};
 use heatgate::serve::{engine_config, policy_store};
-use heatgate::server::authenticated;
 use heatgate_engine::Engine;
 use heatgate_keystone::{Client, Secret, ValidateOptions, Validation};
 use heatgate_middleware::context::{AuthMethod, Identity, IdentityData};
@@ -49,10 +49,7 @@ pub async fn identity_of(config: &Config, token: &Secret) -> Result<Identity, St
         .client_config()
         .map_err(|e| e.to_string())?;
     let client = Client::new(client_config).map_err(|e| e.to_string())?;
-    let options = ValidateOptions {
-        include_catalog: false,
-        allow_expired: false,
-    };
+    let options = ValidateOptions::default();
     match client.validate(token.expose(), options).await {
         Ok(Validation::Valid(body)) => Ok(Identity::new(
             Arc::new(IdentityData::from_token(&body)),
@@ -74,7 +71,7 @@ pub fn with_identity(router: Router, identity: Identity) -> Router {
 /// listener: authentication (auth_token, or auth_password in the standalone
 /// flavor), route labels and the health endpoint.
 pub fn serve_stack(config: &Config, router: Router) -> Result<Router, String> {
-    let rest = authenticated(config, router).map_err(|e| e.to_string())?;
     let health = Health::new(&config.keystone_authtoken).map_err(|e| e.to_string())?;
-    Ok(health.in_front_of(label_routes(rest)))
+    let rest = compose::rest(config, &health, label_routes(router)).map_err(|e| e.to_string())?;
+    Ok(Router::new().fallback_service(rest))
 }

@@ -6,6 +6,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::crypt::CryptError;
 use crate::store::StoreError;
+use heatgate_middleware::refusal::heat_fault;
 
 /// Why an engine operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -115,40 +116,7 @@ impl EngineError {
     /// Heat's JSON fault.
     pub fn rest_response(&self) -> Response<Body> {
         self.log();
-        let status = self.status();
-        let (title, explanation) = match status {
-            StatusCode::NOT_FOUND => ("Not Found", "The resource could not be found."),
-            StatusCode::CONFLICT => (
-                "Conflict",
-                "There was a conflict when trying to complete your request.",
-            ),
-            StatusCode::BAD_REQUEST => (
-                "Bad Request",
-                "The server could not comply with the request since it is either malformed or otherwise incorrect.",
-            ),
-            StatusCode::FORBIDDEN => ("Forbidden", "Access was denied to this resource."),
-            StatusCode::SERVICE_UNAVAILABLE => (
-                "Service Unavailable",
-                "The server is currently unavailable. Please try again at a later time.",
-            ),
-            _ => (
-                "Internal Server Error",
-                "The server has either erred or is incapable of performing the requested operation.",
-            ),
-        };
-        let body = serde_json::json!({
-            "code": status.as_u16(),
-            "title": title,
-            "explanation": explanation,
-            "error": {"type": self.kind(), "traceback": null, "message": self.public_message()},
-        });
-        let mut r = Response::new(Body::from(body.to_string()));
-        *r.status_mut() = status;
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        r
+        heat_fault(self.status(), self.kind(), &self.public_message())
     }
 
     /// The AWS XML error Heat's CFN API maps this to (answered with its real

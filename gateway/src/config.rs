@@ -47,15 +47,28 @@ pub struct Config {
 }
 
 /// `[oslo_policy]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct OsloPolicySection {
     /// A policy file overriding Heat's defaults (JSON or YAML).
     pub policy_file: Option<PathBuf>,
     /// Directories of more override files.
     pub policy_dirs: Vec<PathBuf>,
-    /// Use the new (scoped, role-based) defaults only (default false, as Heat).
+    /// Use the new (scoped, role-based) defaults only. Default true, as
+    /// oslo.policy 6.0.1 (and so Heat 27 out of the box): a reader cannot
+    /// create stacks. `false` brings back the deprecated rules as
+    /// alternatives.
     pub enforce_new_defaults: bool,
+}
+
+impl Default for OsloPolicySection {
+    fn default() -> Self {
+        Self {
+            policy_file: None,
+            policy_dirs: Vec::new(),
+            enforce_new_defaults: true,
+        }
+    }
 }
 
 /// `[heat]` (heat.conf's `[DEFAULT]` options of the same names).
@@ -154,8 +167,11 @@ pub enum LogFormat {
 pub struct GatewaySection {
     /// REST listener (default 127.0.0.1:8004, like heat-api).
     pub listen: SocketAddr,
-    /// CFN listener (default 127.0.0.1:8000, like heat-api-cfn).
-    pub cfn_listen: SocketAddr,
+    /// CFN listener (default 127.0.0.1:8000, like heat-api-cfn; see
+    /// [`cfn_listen`](Self::cfn_listen)). `heatgate proxy` opens it only in
+    /// front of a CFN upstream, and refuses to start when it is set without
+    /// one.
+    pub cfn_listen: Option<SocketAddr>,
     /// `embedded` or the URL of the service behind the gateway.
     pub upstream: Option<String>,
     /// The URL of the CFN-style service behind the CFN listener (proxy mode).
@@ -201,7 +217,7 @@ impl Default for GatewaySection {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8004)),
-            cfn_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            cfn_listen: None,
             upstream: None,
             cfn_upstream: None,
             metrics_listen: None,
@@ -218,6 +234,14 @@ impl Default for GatewaySection {
             max_connections: 10_000,
             max_request_body_size: None,
         }
+    }
+}
+
+impl GatewaySection {
+    /// The CFN listener's address: `cfn_listen`, else 127.0.0.1:8000.
+    pub fn cfn_listen(&self) -> SocketAddr {
+        self.cfn_listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000)))
     }
 }
 
@@ -273,6 +297,10 @@ pub struct KeystoneAuthtokenSection {
     pub token_cache_max_entries: u64,
     /// Keystone's JWS public keys, for the local pre-check.
     pub jws_public_key_repository: Option<PathBuf>,
+    /// This service's catalog type (`orchestration`), for application
+    /// credential access rules; unset: restricted application credentials are
+    /// refused.
+    pub service_type: Option<String>,
 }
 
 impl Default for KeystoneAuthtokenSection {
@@ -303,6 +331,7 @@ impl Default for KeystoneAuthtokenSection {
             insecure: false,
             token_cache_max_entries: layer.token_cache_max_entries,
             jws_public_key_repository: None,
+            service_type: None,
         }
     }
 }
@@ -390,6 +419,7 @@ impl KeystoneAuthtokenSection {
             service_token_roles_required: self.service_token_roles_required,
             token_cache_max_entries: self.token_cache_max_entries,
             jws_public_key_repository: self.jws_public_key_repository.clone(),
+            service_type: self.service_type.clone(),
             ..AuthTokenConfig::default()
         }
     }
@@ -700,6 +730,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "insecure",
             "token_cache_max_entries",
             "jws_public_key_repository",
+            "service_type",
             "auth_type",
         ],
     ),

@@ -15,16 +15,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use heatgate_middleware::identity_assertion::{
-    AssertionKey, VerifyAssertionLayer, ASSERTION_HEADER,
-};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use heatgate_middleware::identity_assertion::AssertionKey;
 
+use crate::compose::{self, ErrorForm};
 use crate::config::{Config, ConfigError};
 use crate::observability::label_routes;
 use crate::observability::logging::load_config_and_init;
 use crate::serve::{engine_config, engine_routers, secret};
-use crate::server::{config_error, runtime, serve, Listener};
+use crate::server::{config_error, runtime, serve, App, Listener};
 
 /// `heatgate engine`'s default REST listener.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -94,7 +92,7 @@ pub fn run_engine(args: EngineArgs) -> ExitCode {
         // Clients reach the stacks through the gateway: links and signed
         // URLs are built from its addresses.
         let engine_config =
-            match engine_config(&config, config.gateway.listen, config.gateway.cfn_listen) {
+            match engine_config(&config, config.gateway.listen, config.gateway.cfn_listen()) {
                 Ok(c) => c,
                 Err(e) => return config_error(e),
             };
@@ -102,26 +100,27 @@ pub fn run_engine(args: EngineArgs) -> ExitCode {
             Ok(routers) => routers,
             Err(e) => return config_error(e),
         };
-        let guard = |router: axum::Router| {
-            label_routes(router)
-                .layer(VerifyAssertionLayer::new(key.clone()))
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    ASSERTION_HEADER,
-                    http::HeaderName::from_static("x-auth-token"),
-                    http::HeaderName::from_static("x-auth-key"),
-                ]))
-        };
         let listeners = vec![
             Listener {
                 name: "rest",
                 addr: listen,
-                app: guard(rest).into(),
+                app: App::new(compose::engine(
+                    "rest",
+                    ErrorForm::Heat,
+                    &key,
+                    label_routes(rest),
+                )),
                 bound: None,
             },
             Listener {
                 name: "cfn",
                 addr: cfn_listen,
-                app: guard(cfn).into(),
+                app: App::new(compose::engine(
+                    "cfn",
+                    ErrorForm::Aws,
+                    &key,
+                    label_routes(cfn),
+                )),
                 bound: None,
             },
         ];

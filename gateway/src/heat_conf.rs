@@ -213,6 +213,7 @@ const MAP: &[Section] = &[
             ("http_request_max_retries", Kind::Int),
             ("cafile", Kind::Str),
             ("insecure", Kind::Bool),
+            ("service_type", Kind::Str),
         ],
     ),
     ("ec2authtoken", "ec2authtoken", &[("auth_uri", Kind::Str)]),

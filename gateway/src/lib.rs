@@ -3,6 +3,7 @@
 //! this library, so tests and benches can build the same stacks in-process.
 #![deny(unsafe_code)]
 
+pub mod compose;
 pub mod config;
 pub mod demo;
 pub mod engine_cmd;

@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    heatgate::compose::install_panic_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -1,10 +1,11 @@
 //! `heatgate serve`: the gateway and the embedded engine in one process.
 //!
-//! REST listener: auth_token (or auth_password) -> per-route policy ->
-//! stack_lookup -> engine. CFN listener: ec2token -> action dispatch ->
-//! lookup -> policy (`cloudformation:<Action>`, target = the resolved
-//! project) -> engine; the pre-signed wait condition and signal URLs go
-//! through ec2token and the dual-path lookup only.
+//! The listeners are [`compose::rest`] and [`compose::cfn`] in front of the
+//! engine's routers: REST: auth_token (or auth_password) -> per-route policy
+//! -> stack_lookup -> engine. CFN: ec2token -> action dispatch -> lookup ->
+//! policy (`cloudformation:<Action>`, target = the resolved project) ->
+//! engine; the pre-signed wait condition and signal URLs go through ec2token
+//! and the dual-path lookup only.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,12 +18,11 @@ use heatgate_middleware::policy::{spawn_reloader, EnforcerSource};
 use heatgate_policy::reload::{PolicySources, PolicyStore};
 use url::Url;
 
+use crate::compose;
 use crate::config::{read_secret_file, Config, ConfigError};
 use crate::observability::logging::load_layers_and_init;
 use crate::observability::{label_routes, metrics_app, Health};
-use crate::server::{
-    authenticated, config_error, runtime, serve_with, signed, Listener, ServeOptions,
-};
+use crate::server::{config_error, runtime, serve_with, App, Listener, ServeOptions};
 
 /// Arguments of `heatgate serve`.
 #[derive(Debug, clap::Args)]
@@ -193,7 +193,7 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
         config.gateway.listen = listen;
     }
     if let Some(listen) = args.cfn_listen {
-        config.gateway.cfn_listen = listen;
+        config.gateway.cfn_listen = Some(listen);
     }
     let runtime = match runtime(config.gateway.worker_threads) {
         Ok(r) => r,
@@ -210,19 +210,19 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
                 return config_error(format!("cannot listen on {}: {e}", config.gateway.listen))
             }
         };
-        let cfn_listener = match tokio::net::TcpListener::bind(config.gateway.cfn_listen).await {
+        let cfn_listener = match tokio::net::TcpListener::bind(config.gateway.cfn_listen()).await {
             Ok(l) => l,
             Err(e) => {
                 return config_error(format!(
                     "cannot listen on {}: {e}",
-                    config.gateway.cfn_listen
+                    config.gateway.cfn_listen()
                 ))
             }
         };
         let rest_addr = rest_listener.local_addr().unwrap_or(config.gateway.listen);
         let cfn_addr = cfn_listener
             .local_addr()
-            .unwrap_or(config.gateway.cfn_listen);
+            .unwrap_or(config.gateway.cfn_listen());
         let engine_config = match engine_config(&config, rest_addr, cfn_addr) {
             Ok(c) => c,
             Err(e) => return config_error(e),
@@ -231,29 +231,29 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
             Ok(routers) => routers,
             Err(e) => return config_error(e),
         };
-        let rest = match authenticated(&config, rest) {
-            Ok(r) => label_routes(r),
-            Err(e) => return config_error(e),
-        };
-        let cfn = match signed(&config, cfn) {
-            Ok(r) => label_routes(r),
-            Err(e) => return config_error(e),
-        };
         let health = match Health::new(&config.keystone_authtoken) {
             Ok(h) => h,
+            Err(e) => return config_error(e),
+        };
+        let rest = match compose::rest(&config, &health, label_routes(rest)) {
+            Ok(app) => app,
+            Err(e) => return config_error(e),
+        };
+        let cfn = match compose::cfn(&config, label_routes(cfn)) {
+            Ok(app) => app,
             Err(e) => return config_error(e),
         };
         let mut listeners = vec![
             Listener {
                 name: "rest",
                 addr: rest_addr,
-                app: health.in_front_of(rest).into(),
+                app: App::new(rest),
                 bound: Some(rest_listener),
             },
             Listener {
                 name: "cfn",
                 addr: cfn_addr,
-                app: cfn.into(),
+                app: App::new(cfn),
                 bound: Some(cfn_listener),
             },
         ];

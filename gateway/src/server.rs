@@ -1,6 +1,5 @@
 //! Running the listeners: runtime, layers, graceful shutdown.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,25 +7,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::Router;
 use futures_util::future::BoxFuture;
-use heatgate_keystone::Client;
-use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
-use heatgate_middleware::auth_token::AuthTokenLayer;
-use heatgate_middleware::ec2token::Ec2TokenLayer;
 use heatgate_middleware::identity_assertion::{AssertionKey, SignAssertion, SignAssertionLayer};
-use http::header::{HeaderName, AUTHORIZATION};
-use http::{Request, Response};
 use tokio_rustls::TlsAcceptor;
 use tower::util::Either;
 use tower::Layer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-use crate::config::{Config, ConfigError, Flavor, GatewaySection};
+use crate::compose;
+use crate::config::{ConfigError, GatewaySection};
 use crate::listen::{accept_loop, Served};
 use crate::observability::logging::load_layers_and_init;
-use crate::observability::{metrics_app, observed_as, registry, Health, UNMATCHED};
+use crate::observability::{metrics_app, observed_as, Health, UNMATCHED};
 use crate::proxy::Proxy;
 
 pub(crate) fn config_error(e: impl std::fmt::Display) -> ExitCode {
@@ -51,113 +43,6 @@ pub fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime:
         None => tokio::runtime::Builder::new_multi_thread(),
     };
     builder.enable_all().build()
-}
-
-/// Headers never to print (tokens, passwords, signatures).
-static SENSITIVE_HEADERS: [HeaderName; 6] = [
-    HeaderName::from_static("x-auth-token"),
-    HeaderName::from_static("x-subject-token"),
-    HeaderName::from_static("x-service-token"),
-    HeaderName::from_static("x-storage-token"),
-    HeaderName::from_static("x-auth-key"),
-    AUTHORIZATION,
-];
-
-/// [`SENSITIVE_HEADERS`], for `SetSensitiveRequestHeadersLayer`.
-fn sensitive_headers() -> [HeaderName; 6] {
-    SENSITIVE_HEADERS.clone()
-}
-
-/// Marks the [`SENSITIVE_HEADERS`] of `request` sensitive, as
-/// `SetSensitiveRequestHeadersLayer` does, in one pass over its headers (the
-/// layer looks each name up in turn, which costs more than the few headers of
-/// a request).
-fn mark_sensitive(mut request: Request<Body>) -> Request<Body> {
-    for (name, value) in request.headers_mut().iter_mut() {
-        if SENSITIVE_HEADERS.contains(name) {
-            value.set_sensitive(true);
-        }
-    }
-    request
-}
-
-/// The REST listener's authentication layer for `[gateway] flavor`; its
-/// Keystone client and token cache counters are exported in the process's
-/// metrics.
-fn auth_layer(config: &Config) -> Result<Either<AuthTokenLayer, AuthPasswordLayer>, ConfigError> {
-    let section = &config.keystone_authtoken;
-    let client = Client::new(section.client_config()?).map_err(|e| ConfigError(e.to_string()))?;
-    Ok(match config.gateway.flavor {
-        Flavor::Keystone => {
-            if client.config().service_auth.is_none() {
-                return Err(ConfigError(
-                    "[keystone_authtoken] username, password and project_name are required to validate tokens".into(),
-                ));
-            }
-            let layer = AuthTokenLayer::new(section.layer_config(), client)
-                .map_err(|e| ConfigError(format!("[keystone_authtoken] {e}")))?;
-            registry().keystone_client("auth_token", layer.validator().client());
-            registry().auth_token(layer.validator());
-            Either::Left(layer)
-        }
-        Flavor::Standalone => {
-            let auth_url = section.auth_url()?;
-            let mut layer_config = AuthPasswordConfig::new(auth_url);
-            if !config.auth_password.allowed_auth_uris.is_empty() {
-                layer_config.allowed_auth_uris = config.auth_password.allowed_auth_uris.clone();
-            }
-            if let Some(secs) = config.auth_password.cache_time {
-                layer_config.cache_time = Duration::from_secs(secs);
-            }
-            registry().keystone_client("auth_password", &client);
-            Either::Right(AuthPasswordLayer::new(layer_config, client))
-        }
-    })
-}
-
-/// The REST listener's authentication in front of `inner`; its Keystone client
-/// and token cache counters are exported in the process's metrics.
-pub fn authenticated(config: &Config, inner: Router) -> Result<Router, ConfigError> {
-    let router = match auth_layer(config)? {
-        Either::Left(layer) => inner.layer(layer),
-        Either::Right(layer) => inner.layer(layer),
-    };
-    Ok(router.layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers())))
-}
-
-/// [`authenticated`] around a service that routes nothing itself (the
-/// proxy's upstream), stacked as one service: a router would box each layer
-/// separately and clone the whole chain for every request (and look up a
-/// route that is never there). Its responses carry no route label: serve it
-/// with [`App::unlabelled_as`].
-fn authenticated_service<S>(
-    config: &Config,
-    inner: S,
-) -> Result<
-    impl tower::Service<
-            Request<Body>,
-            Response = Response<Body>,
-            Error = Infallible,
-            Future = impl Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    ConfigError,
->
-where
-    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let service = tower::ServiceBuilder::new()
-        .map_request(mark_sensitive)
-        .layer(auth_layer(config)?)
-        .service(inner);
-    Ok(service)
 }
 
 /// Arguments of `heatgate proxy`.
@@ -195,15 +80,11 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
         config.gateway.listen = listen;
     }
     if let Some(listen) = args.cfn_listen {
-        config.gateway.cfn_listen = listen;
+        config.gateway.cfn_listen = Some(listen);
     }
     if args.cfn_upstream.is_some() {
         config.gateway.cfn_upstream = args.cfn_upstream.clone();
     }
-    let upstream: http::Uri = match args.upstream.parse() {
-        Ok(u) => u,
-        Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
-    };
     let runtime = match runtime(config.gateway.worker_threads) {
         Ok(r) => r,
         Err(e) => return config_error(format!("cannot start the runtime: {e}")),
@@ -222,48 +103,47 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(t) => t,
             Err(e) => return config_error(e),
         };
+    if config.gateway.cfn_listen.is_some() && config.gateway.cfn_upstream.is_none() {
+        return config_error(
+            "[gateway] cfn_listen is set but there is no CFN upstream to put behind it: give --cfn-upstream (or [gateway] cfn_upstream), or remove cfn_listen",
+        );
+    }
     runtime.block_on(async move {
         let timeout = Duration::from_secs(config.gateway.upstream_timeout.max(1));
-        let proxy = match Proxy::with_tls(&upstream, timeout, upstream_tls.clone()) {
-            Ok(p) => p.with_body_limit(config.gateway.max_request_body_size),
-            Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
+        let forward = |url: &str| {
+            let uri = url.parse::<http::Uri>().map_err(|e| e.to_string())?;
+            let proxy = Proxy::with_tls(&uri, timeout, upstream_tls.clone())?
+                .with_body_limit(config.gateway.max_request_body_size);
+            upstream_service(proxy, &uri, assertion_key.as_ref())
         };
-        let proxy = match upstream_service(proxy, &upstream, assertion_key.as_ref()) {
-            Ok(r) => r,
+        let upstream = match forward(&args.upstream) {
+            Ok(u) => u,
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
-        };
-        let app = match authenticated_service(&config, proxy) {
-            Ok(app) => app,
-            Err(e) => return config_error(e),
         };
         let health = match Health::new(&config.keystone_authtoken) {
             Ok(h) => h,
+            Err(e) => return config_error(e),
+        };
+        let rest = match compose::rest(&config, &health, upstream) {
+            Ok(app) => app,
             Err(e) => return config_error(e),
         };
         let mut listeners = vec![Listener {
             name: "rest",
             addr: config.gateway.listen,
             // Everything but /healthcheck (labelled by its route) is the upstream's.
-            app: App::unlabelled_as(health.front_of(app), "upstream"),
+            app: App::unlabelled_as(rest, "upstream"),
             bound: None,
         }];
         if let Some(cfn) = &config.gateway.cfn_upstream {
-            let upstream = cfn
-                .parse::<http::Uri>()
-                .map_err(|e| e.to_string())
-                .and_then(|u| Proxy::with_tls(&u, timeout, upstream_tls.clone()))
-                .map(|p| p.with_body_limit(config.gateway.max_request_body_size));
-            let upstream = upstream.and_then(|p| {
-                upstream_router(p, &cfn.parse().unwrap_or_default(), assertion_key.as_ref())
-            });
-            let upstream = match upstream {
-                Ok(p) => p,
+            let upstream = match forward(cfn) {
+                Ok(u) => u,
                 Err(e) => return config_error(format!("cfn upstream {cfn}: {e}")),
             };
-            match signed(&config, upstream) {
+            match compose::cfn(&config, upstream) {
                 Ok(app) => listeners.push(Listener {
                     name: "cfn",
-                    addr: config.gateway.cfn_listen,
+                    addr: config.gateway.cfn_listen(),
                     // The upstream's, all of it (no route is labelled).
                     app: App::unlabelled_as(app, "upstream"),
                     bound: None,
@@ -287,15 +167,6 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
 /// carries the signed identity assertion (after authentication, so it vouches
 /// for what the layers verified). The assertion is bound to the path the
 /// engine sees, so the upstream URL may not add a base path then.
-fn upstream_router(
-    proxy: Proxy,
-    upstream: &http::Uri,
-    assertion_key: Option<&AssertionKey>,
-) -> Result<Router, String> {
-    upstream_service(proxy, upstream, assertion_key).map(|s| Router::new().fallback_service(s))
-}
-
-/// [`upstream_router`]'s service, without the router.
 fn upstream_service(
     proxy: Proxy,
     upstream: &http::Uri,
@@ -310,24 +181,6 @@ fn upstream_service(
             SignAssertionLayer::new(key.clone()).layer(proxy),
         )),
     }
-}
-
-/// The CFN listener's authentication (ec2token) in front of `inner`; its
-/// Keystone client's counters are exported in the process's metrics.
-pub fn signed(config: &Config, inner: Router) -> Result<Router, ConfigError> {
-    let client = Client::new(config.keystone_authtoken.client_config()?)
-        .map_err(|e| ConfigError(e.to_string()))?;
-    if client.config().service_auth.is_none() {
-        return Err(ConfigError(
-            "[keystone_authtoken] username, password and project_name are required to check EC2 signatures".into(),
-        ));
-    }
-    registry().keystone_client("ec2token", &client);
-    let layer = Ec2TokenLayer::new(config.ec2authtoken.clone(), client)
-        .map_err(|e| ConfigError(format!("[ec2authtoken] {e}")))?;
-    Ok(inner
-        .layer(layer)
-        .layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers())))
 }
 
 /// One listener: a name for the logs, an address, and what it serves.
@@ -537,31 +390,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_value_of_a_sensitive_header_is_marked_and_only_those() {
-        let request = Request::get("/")
-            .header("X-Auth-Token", "a")
-            .header("x-auth-token", "b")
-            .header(AUTHORIZATION, "c")
-            .header("x-auth-key", "d")
-            .header("x-project-id", "e")
-            .body(Body::empty())
-            .unwrap();
-        let request = mark_sensitive(request);
-        for (name, value) in request.headers() {
-            assert_eq!(
-                value.is_sensitive(),
-                name != "x-project-id",
-                "{name}: {value:?}"
-            );
-        }
-        assert_eq!(request.headers().len(), 5);
     }
 }

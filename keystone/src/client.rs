@@ -46,6 +46,10 @@ pub struct ValidateOptions {
     pub include_catalog: bool,
     /// Accept expired tokens (`allow_expired=1`).
     pub allow_expired: bool,
+    /// Send `OpenStack-Identity-Access-Rules: 1`: the caller enforces the
+    /// access rules of application credentials, so Keystone may confirm
+    /// their tokens (without it, Keystone refuses them).
+    pub access_rules: bool,
 }
 
 /// A raw answer from Keystone.
@@ -280,8 +284,12 @@ impl Client {
                 None,
                 "token validation",
                 |b| {
-                    b.header("X-Subject-Token", subject.clone())
-                        .header("OpenStack-Identity-Access-Rules", "1")
+                    let b = b.header("X-Subject-Token", subject.clone());
+                    if options.access_rules {
+                        b.header("OpenStack-Identity-Access-Rules", "1")
+                    } else {
+                        b
+                    }
                 },
             )
             .await?;

@@ -116,6 +116,27 @@ pub struct ApplicationCredentialRef {
     /// Whether it is restricted.
     #[serde(default)]
     pub restricted: Option<bool>,
+    /// The access rules restricting what the token may call, when the
+    /// credential has any. `None` (absent) means unrestricted; an empty list
+    /// means restricted to nothing.
+    #[serde(default)]
+    pub access_rules: Option<Vec<AccessRule>>,
+}
+
+/// One access rule of an application credential: the token may call `method`
+/// on a path matching `path` (with `*`, `**` and `{name}` wildcards) of the
+/// service of type `service`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct AccessRule {
+    /// The rule's id, when Keystone sends it.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The service type (`orchestration`, `compute`, ...).
+    pub service: String,
+    /// The HTTP method, compared exactly (`GET`, `POST`, ...).
+    pub method: String,
+    /// The path pattern.
+    pub path: String,
 }
 
 /// A validated token body (`{"token": {...}}` unwrapped).
@@ -287,6 +308,45 @@ mod tests {
         let trust = r#"{"methods":["password"],"user":{"id":"u"},"expires_at":"2030-01-02T03:04:05Z","OS-TRUST:trust":{"id":"t","trustor_user":{"id":"a"},"trustee_user":{"id":"b"},"impersonation":true},"roles":[]}"#;
         let t: TokenBody = serde_json::from_str(trust).unwrap();
         assert_eq!(t.trust.unwrap().trustor_user.unwrap().id, "a");
+    }
+
+    #[test]
+    fn parses_application_credential_access_rules() {
+        let with = |app_cred: &str| -> TokenBody {
+            serde_json::from_str(&format!(
+                r#"{{"user":{{"id":"u"}},"expires_at":"2030-01-02T03:04:05Z","application_credential":{app_cred}}}"#
+            ))
+            .unwrap()
+        };
+        let t = with(
+            r#"{"id":"ac","name":"n","restricted":true,"access_rules":[{"id":"r1","service":"orchestration","method":"GET","path":"/v1/{project_id}/stacks"},{"service":"compute","method":"POST","path":"/v2.1/**"}]}"#,
+        );
+        let rules = t.application_credential.unwrap().access_rules.unwrap();
+        assert_eq!(
+            rules,
+            [
+                AccessRule {
+                    id: Some("r1".into()),
+                    service: "orchestration".into(),
+                    method: "GET".into(),
+                    path: "/v1/{project_id}/stacks".into(),
+                },
+                AccessRule {
+                    id: None,
+                    service: "compute".into(),
+                    method: "POST".into(),
+                    path: "/v2.1/**".into(),
+                },
+            ]
+        );
+        // Absent and empty are different answers: unrestricted vs. nothing allowed.
+        let absent = with(r#"{"id":"ac"}"#);
+        assert_eq!(absent.application_credential.unwrap().access_rules, None);
+        let empty = with(r#"{"id":"ac","access_rules":[]}"#);
+        assert_eq!(
+            empty.application_credential.unwrap().access_rules,
+            Some(vec![])
+        );
     }
 
     #[test]

@@ -42,8 +42,9 @@ use time::OffsetDateTime;
 use tower::{Layer, Service};
 use url::Url;
 
-use crate::auth_token::{strip_spoofable, IDENTITY_STATUS, SERVICE_CATALOG};
+use crate::auth_token::{IDENTITY_STATUS, SERVICE_CATALOG};
 use crate::context::{AuthMethod, AuthStatus, Identity, IdentityData};
+use crate::identity_headers::{is_identity_header, remove_where, ClientSent};
 use crate::BoxError;
 
 const AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
@@ -274,8 +275,21 @@ impl Shared {
 
     async fn authenticate<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
         let path = request.uri().path().to_owned();
+        // The identity URL and the user's domain are the caller's to choose
+        // (the URL within the allow-list), as credentials to check, never as
+        // identity. Read before the identity headers go: from what a
+        // listener's strip layer set aside, or from the request itself.
+        let (named_url, named_domain) = {
+            let sent = request
+                .extensions()
+                .get::<ClientSent>()
+                .map(|c| &c.0)
+                .unwrap_or(request.headers());
+            let owned = |name| header_str(sent, name).map(str::to_owned);
+            (owned(&AUTH_URL), owned(&USER_DOMAIN_ID))
+        };
         let headers = request.headers_mut();
-        strip_spoofable(headers);
+        remove_where(headers, is_identity_header);
         let (Some(project), Some(user), Some(password)) = (
             crate::policy::tenant_from_path(&path, &self.config.path_prefix),
             header_str(headers, &AUTH_USER),
@@ -283,7 +297,7 @@ impl Shared {
         ) else {
             return Err(self.reject(headers));
         };
-        let auth_url = match header_str(headers, &AUTH_URL) {
+        let auth_url = match named_url.as_deref() {
             None => self.config.auth_url.clone(),
             Some(named) => {
                 let allowed = Url::parse(named).ok().filter(|u| {
@@ -301,9 +315,7 @@ impl Shared {
                 }
             }
         };
-        let domain = header_str(headers, &USER_DOMAIN_ID)
-            .unwrap_or("default")
-            .to_owned();
+        let domain = named_domain.unwrap_or_else(|| "default".to_owned());
         let key = self.cache_key(&auth_url, &domain, user, project, password);
         let auth = PasswordAuth {
             user: UserRef::Name {

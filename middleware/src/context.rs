@@ -194,6 +194,10 @@ pub struct Identity {
     pub auth_token: Secret,
     /// How the caller authenticated.
     pub method: AuthMethod,
+    /// The EC2 access key whose signature ec2token verified (Heat's
+    /// `X-Auth-EC2-Creds`): a stack user's key, for the resources its access
+    /// policy lets it read. Only a layer that verified the signature sets it.
+    ec2_access: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -203,7 +207,19 @@ impl Identity {
             data,
             auth_token,
             method,
+            ec2_access: None,
         }
+    }
+
+    /// The identity of a request signed with the EC2 key `access`.
+    pub fn with_ec2_access(mut self, access: impl Into<Arc<str>>) -> Self {
+        self.ec2_access = Some(access.into());
+        self
+    }
+
+    /// The EC2 access key whose signature was verified (see the field).
+    pub fn ec2_access(&self) -> Option<&str> {
+        self.ec2_access.as_deref()
     }
 
     /// The shared data.

@@ -10,6 +10,9 @@
 //! - [`context`]: the typed [`Identity`](context::Identity) and its axum extractor;
 //! - [`identity_assertion`]: the gateway -> engine trust (a short-lived signed
 //!   assertion of the verified identity, bound to the request);
+//! - [`identity_headers`]: the one list of identity headers, and the layer
+//!   that removes them all from every request before anything else runs;
+//! - [`refusal`]: Heat's JSON fault, written in one place;
 //! - [`request_id`]: oslo.middleware's `x-openstack-request-id`, in the
 //!   response, the request's extensions and its tracing span.
 #![deny(unsafe_code)]
@@ -19,11 +22,37 @@ pub mod auth_token;
 pub mod context;
 pub mod ec2token;
 pub mod identity_assertion;
+pub mod identity_headers;
 pub mod policy;
 pub mod pyjson;
+pub mod refusal;
 pub mod request_id;
 pub mod stack_lookup;
 pub mod webob;
+
+/// `get_ref`, `get_mut` and `into_inner` of a service whose inner service is
+/// its field `inner`, as every tower-http service has them.
+macro_rules! inner_accessors {
+    ($service:ident) => {
+        impl<S> $service<S> {
+            /// The inner service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
+
+            /// The inner service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
+
+            /// Unwraps the inner service.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+    };
+}
+pub(crate) use inner_accessors;
 
 /// Takes the inner service that `poll_ready` made ready, leaving a fresh clone
 /// in its place (tower-service's "be careful when cloning inner services": a

@@ -40,6 +40,7 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
 use crate::context::{Identity, IdentityData, Scope};
+use crate::refusal::heat_fault;
 use crate::BoxError;
 
 /// Where the current rules come from.
@@ -300,21 +301,7 @@ pub enum PolicyDenial {
 }
 
 fn heat_forbidden(kind: &str, message: &str) -> Response<Body> {
-    let body = format!(
-        "{{\"code\": 403, \"title\": \"Forbidden\", \"explanation\": \"Access was denied to this resource.\", \"error\": {{\"type\": \"{kind}\", \"traceback\": null, \"message\": {}}}}}",
-        serde_json::to_string(message).unwrap_or_default()
-    );
-    json_response(StatusCode::FORBIDDEN, body)
-}
-
-fn json_response(status: StatusCode, body: String) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    heat_fault(StatusCode::FORBIDDEN, kind, message)
 }
 
 /// How many distinct rules [`DenialCounts`] tracks; denials of further rules
@@ -373,12 +360,11 @@ impl PolicyDenial {
             (PolicyDenial::Unauthenticated, _) => crate::auth_token::response::unauthorized(None),
             (PolicyDenial::Error(e), _) => {
                 tracing::error!(error = %e, "policy check failed");
-                let body = serde_json::json!({
-                    "code": 500, "title": "Internal Server Error",
-                    "explanation": "The server has either erred or is incapable of performing the requested operation.",
-                    "error": {"type": e.python_class(), "traceback": null, "message": "The policy check could not be evaluated."}
-                });
-                json_response(StatusCode::INTERNAL_SERVER_ERROR, body.to_string())
+                heat_fault(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    e.python_class(),
+                    "The policy check could not be evaluated.",
+                )
             }
             (PolicyDenial::TenantMismatch, Api::Rest) => {
                 heat_forbidden("HTTPForbidden", "Access was denied to this resource.")

@@ -53,6 +53,7 @@ use tower::{Layer, Service};
 
 use crate::context::Identity;
 use crate::policy::ResolvedProject;
+use crate::refusal::heat_fault;
 
 /// What the layer needs to know about a stack.
 #[derive(Clone)]
@@ -290,37 +291,20 @@ fn looks_like_uuid(s: &str) -> bool {
 
 /// Heat's JSON fault for a stack that is not found (404).
 pub fn not_found(name: &str) -> Response<Body> {
-    let body = serde_json::json!({
-        "code": 404,
-        "title": "Not Found",
-        "explanation": "The resource could not be found.",
-        "error": {
-            "type": "EntityNotFound",
-            "traceback": null,
-            "message": format!("The Stack ({name}) could not be found."),
-        }
-    });
-    json(StatusCode::NOT_FOUND, body)
-}
-
-fn json(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
+    heat_fault(
+        StatusCode::NOT_FOUND,
+        "EntityNotFound",
+        &format!("The Stack ({name}) could not be found."),
+    )
 }
 
 fn unavailable(e: &LookupError) -> Response<Body> {
     tracing::error!(error = %e, "stack lookup failed");
-    let body = serde_json::json!({
-        "code": 503, "title": "Service Unavailable",
-        "explanation": "The server is currently unavailable. Please try again at a later time.",
-        "error": {"type": "ServiceUnavailable", "traceback": null, "message": "The stack store is unavailable."}
-    });
-    json(StatusCode::SERVICE_UNAVAILABLE, body)
+    heat_fault(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "The stack store is unavailable.",
+    )
 }
 
 /// The scheme and host the client used (for redirects that point back at

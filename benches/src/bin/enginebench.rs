@@ -74,11 +74,11 @@ fn main() -> ExitCode {
             Err(e) => return fail(format!("cannot listen on {}: {e}", args.listen)),
         };
         let addr = listener.local_addr().unwrap_or(args.listen);
-        let (_engine, router) = match engine_router(&config, addr, config.gateway.cfn_listen).await
-        {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        };
+        let (_engine, router) =
+            match engine_router(&config, addr, config.gateway.cfn_listen()).await {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
         let identity = match identity_of(&config, &token).await {
             Ok(i) => i,
             Err(e) => return fail(e),

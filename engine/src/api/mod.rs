@@ -43,14 +43,8 @@ impl ApiState {
         if let Some(k) = headers.get("x-auth-key").and_then(|v| v.to_str().ok()) {
             caller.password = Some(heatgate_keystone::Secret::new(k));
         }
-        if let Some(creds) = headers
-            .get("x-auth-ec2-creds")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
-        {
-            let c = creds.get("ec2Credentials").unwrap_or(&creds);
-            caller.ec2_access = c.get("access").and_then(|a| a.as_str()).map(str::to_owned);
-        }
+        // Only from a signature ec2token verified, never from a header.
+        caller.ec2_access = identity.ec2_access().map(str::to_owned);
         caller
     }
 }

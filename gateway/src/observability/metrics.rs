@@ -17,6 +17,7 @@
 //! | `heatgate_auth_token_refused_locally_total` | counter | |
 //! | `heatgate_auth_token_cached_tokens` | gauge | |
 //! | `heatgate_policy_denials_total` | counter | `rule` |
+//! | `heatgate_panics_total` | counter | `listener` |
 //!
 //! `route` is the axum route template (`/v1/{tenant}/stacks`), `upstream` for
 //! everything the proxy forwards, `unmatched` when no route matched; never the
@@ -137,9 +138,15 @@ type Routes = HashMap<Box<str>, [Series; METHODS.len()], BuildHasherDefault<Fnv>
 pub struct ListenerMetrics {
     name: &'static str,
     routes: Mutex<Routes>,
+    panics: std::sync::atomic::AtomicU64,
 }
 
 impl ListenerMetrics {
+    /// Counts a request whose handling panicked (answered 500 all the same).
+    pub fn panicked(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn observe(&self, method: usize, route: &str, status: StatusCode, seconds: f64) {
         let mut routes = lock(&self.routes);
         match routes.get_mut(route) {
@@ -177,6 +184,7 @@ impl Registry {
         let l = Arc::new(ListenerMetrics {
             name,
             routes: Mutex::default(),
+            panics: Default::default(),
         });
         listeners.push(l.clone());
         l
@@ -209,6 +217,7 @@ impl Registry {
             1,
         );
         self.render_http(&mut out);
+        self.render_panics(&mut out);
         self.render_keystone(&mut out);
         self.render_auth_token(&mut out);
         out.family(
@@ -277,6 +286,19 @@ impl Registry {
             out.sample_with_le(&format!("{duration}_bucket"), &labels, "+Inf", s.count);
             out.sample(&format!("{duration}_sum"), &labels, s.sum);
             out.sample(&format!("{duration}_count"), &labels, s.count);
+        }
+    }
+
+    fn render_panics(&self, out: &mut Exposition) {
+        let name = "heatgate_panics_total";
+        out.family(
+            name,
+            "counter",
+            "Requests whose handling panicked (answered 500), by listener.",
+        );
+        for listener in lock(&self.listeners).iter() {
+            let n = listener.panics.load(Ordering::Relaxed);
+            out.sample(name, &[("listener", listener.name)], n);
         }
     }
 

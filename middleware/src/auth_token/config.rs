@@ -28,6 +28,11 @@ pub struct AuthTokenConfig {
     /// Directory of Keystone's JWS public keys (`*.pem`): forged or expired JWS
     /// tokens are then refused locally.
     pub jws_public_key_repository: Option<PathBuf>,
+    /// This service's type in the catalog (`orchestration` for Heat), which
+    /// the access rules of application credentials name. Without it, tokens
+    /// of restricted application credentials are refused (keystonemiddleware's
+    /// `service_type`).
+    pub service_type: Option<String>,
 }
 
 impl Default for AuthTokenConfig {
@@ -42,6 +47,7 @@ impl Default for AuthTokenConfig {
             token_cache_max_entries: 100_000,
             max_token_size: 8 * 1024,
             jws_public_key_repository: None,
+            service_type: None,
         }
     }
 }

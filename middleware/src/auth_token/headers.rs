@@ -20,7 +20,9 @@ pub const STORAGE_TOKEN: HeaderName = HeaderName::from_static("x-storage-token")
 /// `X-Service-Token`
 pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-service-token");
 
-/// Whether a (lower-case) header name is one a caller could use to claim an identity.
+/// Whether a (lower-case) header name is one a caller could use to claim an
+/// identity that keystonemiddleware would set: one of
+/// [`KEYSTONE_IDENTITY_HEADERS`](crate::identity_headers::KEYSTONE_IDENTITY_HEADERS).
 ///
 /// These are removed from every request before anything else, so only what the
 /// layer itself sets reaches the service behind it.
@@ -33,63 +35,12 @@ pub const SERVICE_TOKEN: HeaderName = HeaderName::from_static("x-service-token")
 /// assert!(!is_spoofable("x-auth-token"));
 /// ```
 pub fn is_spoofable(name: &str) -> bool {
-    if name == "openstack-system-scope" {
-        return true;
-    }
-    let Some(rest) = name.strip_prefix("x-") else {
-        return false;
-    };
-    matches!(
-        rest,
-        "service-catalog"
-            | "identity-status"
-            | "service-identity-status"
-            | "is-admin-project"
-            | "role"
-            | "user"
-            | "tenant-id"
-            | "tenant-name"
-            | "tenant"
-            | "roles"
-            | "service-roles"
-    ) || is_identity_attribute(rest.strip_prefix("service-").unwrap_or(rest))
-}
-
-fn is_identity_attribute(name: &str) -> bool {
-    matches!(
-        name,
-        "domain-id"
-            | "domain-name"
-            | "project-id"
-            | "project-name"
-            | "project-domain-id"
-            | "project-domain-name"
-            | "user-id"
-            | "user-name"
-            | "user-domain-id"
-            | "user-domain-name"
-    )
+    crate::identity_headers::is_keystone_identity_header(name)
 }
 
 /// Removes every spoofable header (see [`is_spoofable`]).
 pub fn strip_spoofable(headers: &mut HeaderMap) {
-    // One pass to find them (most requests carry none), then remove.
-    let mut found: [Option<HeaderName>; 8] = Default::default();
-    let mut overflow = Vec::new();
-    let mut n = 0;
-    for name in headers.keys() {
-        if is_spoofable(name.as_str()) {
-            if n < found.len() {
-                found[n] = Some(name.clone());
-                n += 1;
-            } else {
-                overflow.push(name.clone());
-            }
-        }
-    }
-    for name in found.into_iter().flatten().chain(overflow) {
-        headers.remove(&name);
-    }
+    crate::identity_headers::remove_where(headers, is_spoofable);
 }
 
 /// Headers describing a validated token, computed once per cached token.

@@ -243,6 +243,7 @@ mod tests {
         .unwrap();
         let identity = IdentityData::from_token(&body);
         Arc::new(ValidToken {
+            access_rules: None,
             headers: IdentityHeaders::new(&identity, None),
             identity: Arc::new(identity),
             cached_until: Instant::now() + cached_for,

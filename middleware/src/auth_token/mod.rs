@@ -8,7 +8,13 @@
 //!    `X-Storage-Token`) with Keystone, through a bounded cache keyed by the
 //!    sha256 of the token; concurrent requests with the same uncached token share
 //!    one Keystone call;
-//! 3. answers 401 (keystonemiddleware's body and `WWW-Authenticate`) when the
+//! 3. refuses (as an invalid token) the token of a restricted application
+//!    credential unless its access rules allow this request
+//!    ([`AccessRules`]: `service_type`, method and path glob; a confirmed
+//!    service token exempts, as in keystonemiddleware). Keystone is told the
+//!    layer enforces them (`OpenStack-Identity-Access-Rules`) only when
+//!    `service_type` is set; without it Keystone refuses such tokens itself;
+//! 4. answers 401 (keystonemiddleware's body and `WWW-Authenticate`) when the
 //!    token is not valid, 503 when Keystone cannot be asked (never admitting the
 //!    request, never blaming the caller), or passes the request on with
 //!    `X-Identity-Status`, `X-Roles`, `X-User-Id`, `X-Project-Id`, ... and a
@@ -36,17 +42,19 @@
 //! # Ok(()) }
 //! ```
 
+mod access_rules;
 mod config;
 mod headers;
 mod hot;
 pub mod jws;
 pub mod response;
-mod service;
+pub(crate) mod service;
 mod validator;
 
 #[cfg(test)]
 mod tests;
 
+pub use access_rules::{AccessRuleRefusal, AccessRules};
 pub use config::AuthTokenConfig;
 pub use headers::{
     is_spoofable, strip_spoofable, v2_catalog_json, IdentityHeaders, AUTH_TOKEN, IDENTITY_STATUS,

@@ -16,8 +16,8 @@ use tower::{Layer, Service};
 
 use super::config::AuthTokenConfig;
 use super::headers::{
-    strip_spoofable, AUTH_TOKEN, IDENTITY_STATUS, SERVICE_CATALOG, SERVICE_IDENTITY_STATUS,
-    SERVICE_TOKEN, STORAGE_TOKEN,
+    strip_spoofable, AUTH_TOKEN, IDENTITY_STATUS, SERVICE_IDENTITY_STATUS, SERVICE_TOKEN,
+    STORAGE_TOKEN,
 };
 use super::hot::{self, HotKey};
 use super::jws::{JwsKeyError, JwsKeys};
@@ -74,11 +74,13 @@ impl AuthTokenLayer {
             config.include_service_catalog,
             config.max_token_size,
             jws,
-        );
+        )
+        .with_access_rules(config.service_type.is_some());
         Self::with_validator(config, validator)
     }
 
-    /// Builds the layer around an existing validator (to share its cache).
+    /// Builds the layer around an existing validator (to share its cache;
+    /// see [`TokenValidator::with_access_rules`]).
     pub fn with_validator(
         config: AuthTokenConfig,
         validator: TokenValidator,
@@ -236,14 +238,15 @@ where
 }
 
 /// What a token header holds.
-enum TokenHeader {
+pub(crate) enum TokenHeader {
     Absent,
     One(HeaderValue),
     /// Repeated with different values: never guess which one counts.
     Conflicting,
 }
 
-fn read_token(headers: &HeaderMap, names: &[HeaderName]) -> TokenHeader {
+/// The token in the first of `names` that the request carries (trimmed).
+pub(crate) fn read_token(headers: &HeaderMap, names: &[HeaderName]) -> TokenHeader {
     for name in names {
         let mut values = headers.get_all(name).iter();
         let Some(first) = values.next() else { continue };
@@ -284,14 +287,17 @@ impl Shared {
     async fn check_user(&self, token: &TokenHeader, hot: bool) -> Verdict {
         let verdict = self.check(token).await;
         if let (TokenHeader::One(value), Some(Ok(valid)), true) = (token, &verdict, hot) {
+            if valid.access_rules.is_some() {
+                // Decided per request (method and path): never hot.
+                return verdict;
+            }
             let key = HotKey {
                 layer: self.id,
                 token: value.as_bytes(),
             };
             // What `set_headers` sets for a confirmed user token alone.
             hot::offer(&key, valid, |headers| {
-                headers.insert(IDENTITY_STATUS, CONFIRMED);
-                self.insert_user_headers(headers, valid);
+                self.insert_user_headers(headers, valid)
             });
         }
         verdict
@@ -348,14 +354,7 @@ impl Shared {
 
     /// The user token's `X-*` headers (and `X-Service-Catalog`, if configured).
     fn insert_user_headers(&self, headers: &mut HeaderMap, token: &ValidToken) {
-        for (name, value) in token.headers.user() {
-            headers.insert(name.clone(), value.clone());
-        }
-        if self.config.include_service_catalog {
-            if let Some(catalog) = token.headers.catalog() {
-                headers.insert(SERVICE_CATALOG, catalog.clone());
-            }
-        }
+        token.insert_user_headers(headers, self.config.include_service_catalog);
     }
 
     fn unauthorized(&self) -> Response<Body> {
@@ -367,6 +366,9 @@ impl Shared {
     /// (see `call`).
     async fn authenticate<B>(&self, request: &mut Request<B>) -> Result<(), Response<Body>> {
         let delay = self.config.delay_auth_decision;
+        // For access rules (cheap copies: a method is a small enum, a URI
+        // shares its bytes).
+        let (method, uri) = (request.method().clone(), request.uri().clone());
         let headers = request.headers_mut();
 
         // 1. The service token, first.
@@ -410,7 +412,24 @@ impl Shared {
         };
         let user = match self.check_user(&user_header, service.is_none()).await {
             None | Some(Err(TokenRejection::Invalid)) => None,
-            Some(Ok(token)) => Some(token),
+            Some(Ok(token)) => match &token.access_rules {
+                None => Some(token),
+                Some(rules) => {
+                    let service_confirmed = matches!(service, Some(Some(_)));
+                    match rules.allows(
+                        self.config.service_type.as_deref(),
+                        &method,
+                        uri.path(),
+                        service_confirmed,
+                    ) {
+                        Ok(()) => Some(token),
+                        Err(refusal) => {
+                            tracing::info!(%refusal, "application credential access rules refuse the request");
+                            None
+                        }
+                    }
+                }
+            },
             Some(Err(TokenRejection::Unavailable(_))) if delay => None,
             Some(Err(TokenRejection::Unavailable(_))) => {
                 return Err(response::keystone_unavailable(headers))

@@ -10,7 +10,10 @@ use moka::Expiry;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::headers::IdentityHeaders;
+use http::{HeaderMap, HeaderValue};
+
+use super::access_rules::AccessRules;
+use super::headers::{IdentityHeaders, IDENTITY_STATUS, SERVICE_CATALOG};
 use super::jws::{JwsKeys, JwsVerdict};
 use crate::context::IdentityData;
 
@@ -24,6 +27,26 @@ pub struct ValidToken {
     /// Until when the cache may answer for the token: min(token_cache_time,
     /// the token's expiry) from when Keystone confirmed it.
     pub cached_until: Instant,
+    /// The access rules of a restricted application credential's token
+    /// (`None`: the token may be used for any request).
+    pub access_rules: Option<AccessRules>,
+}
+
+impl ValidToken {
+    /// Sets the headers auth_token sets downstream for a confirmed user
+    /// token: `X-Identity-Status: Confirmed`, the identity attributes, roles and
+    /// their deprecated copies, and `X-Service-Catalog` when `with_catalog`.
+    pub fn insert_user_headers(&self, headers: &mut HeaderMap, with_catalog: bool) {
+        headers.insert(IDENTITY_STATUS, HeaderValue::from_static("Confirmed"));
+        for (name, value) in self.headers.user() {
+            headers.insert(name.clone(), value.clone());
+        }
+        if with_catalog {
+            if let Some(catalog) = self.headers.catalog() {
+                headers.insert(SERVICE_CATALOG, catalog.clone());
+            }
+        }
+    }
 }
 
 /// Why a token could not be confirmed.
@@ -79,6 +102,8 @@ pub struct TokenValidator {
     jws: Option<Arc<JwsKeys>>,
     stats: Arc<ValidatorStats>,
     catalogs: Arc<CatalogInterner>,
+    /// Send `OpenStack-Identity-Access-Rules` (see `with_access_rules`).
+    access_rules: bool,
 }
 
 /// One copy of each distinct `X-Service-Catalog` value: the tokens of a
@@ -141,7 +166,19 @@ impl TokenValidator {
             jws: jws.map(Arc::new),
             stats: Arc::default(),
             catalogs: Arc::default(),
+            access_rules: false,
         }
+    }
+
+    /// Whether whoever uses this validator's answers enforces application
+    /// credential access rules (see [`AccessRules`]). Only then does it tell
+    /// Keystone so (`OpenStack-Identity-Access-Rules`), and Keystone confirms
+    /// the tokens of restricted application credentials; otherwise Keystone
+    /// refuses them (404), as it must for a service that would not enforce
+    /// their rules.
+    pub fn with_access_rules(mut self, enforced: bool) -> Self {
+        self.access_rules = enforced;
+        self
     }
 
     /// The Keystone client.
@@ -216,6 +253,7 @@ impl TokenValidator {
                 let options = ValidateOptions {
                     include_catalog: self.include_catalog,
                     allow_expired: false,
+                    access_rules: self.access_rules,
                 };
                 match self.client.validate(token, options).await {
                     Ok(Validation::Valid(body)) => {
@@ -230,6 +268,7 @@ impl TokenValidator {
                         let remaining = Duration::try_from(identity.expires_at - wall)
                             .unwrap_or(Duration::ZERO);
                         Ok(Arc::new(ValidToken {
+                            access_rules: AccessRules::from_token(&body),
                             cached_until: Instant::now() + self.cache_time.min(remaining),
                             identity: Arc::new(identity),
                             headers,

@@ -22,6 +22,14 @@ pub enum Ec2Error {
     /// Keystone does not know the access key (403 `InvalidClientTokenId`).
     #[error("unknown access key")]
     UnknownAccessKey,
+    /// An unsigned request with `X-Auth-User` but no token (403
+    /// `MissingAuthenticationToken`).
+    #[error("no signature and no token")]
+    NoToken,
+    /// An unsigned request whose token Keystone does not confirm (403
+    /// `InvalidClientTokenId`).
+    #[error("invalid token")]
+    InvalidToken,
     /// The signature does not match (403 `SignatureDoesNotMatch`).
     #[error("signature does not match")]
     SignatureMismatch,
@@ -54,7 +62,7 @@ impl Ec2Error {
                 "IncompleteSignature",
                 "The request signature does not conform to AWS standards",
             ),
-            NoAccessKey => (
+            NoAccessKey | NoToken => (
                 StatusCode::FORBIDDEN,
                 "Sender",
                 "MissingAuthenticationToken",
@@ -65,6 +73,12 @@ impl Ec2Error {
                 "Sender",
                 "InvalidClientTokenId",
                 "The certificate or AWS Key ID provided does not exist",
+            ),
+            InvalidToken => (
+                StatusCode::FORBIDDEN,
+                "Sender",
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid",
             ),
             SignatureMismatch => (
                 StatusCode::FORBIDDEN,

@@ -3,23 +3,31 @@
 //! locally (`verify = "local"`).
 //!
 //! For every request the layer
-//! 1. finds the signature (param `Signature`, else `X-Amz-Signature`, else the
+//! 1. removes every identity header a client sent
+//!    ([`identity_headers`](crate::identity_headers)): what goes on is only
+//!    what this layer verified;
+//! 2. finds the signature (param `Signature`, else `X-Amz-Signature`, else the
 //!    `Authorization` header) and the access key (`AWSAccessKeyId`, else
 //!    `X-Amz-Credential`, else the header's `Credential=`), reading a form body
 //!    within `max_body_size`; without them it answers `IncompleteSignature` (400)
-//!    or `MissingAuthenticationToken` (403), or passes the request on untouched
-//!    when it carries `X-Auth-User` (standalone password authentication);
-//! 2. refuses what Keystone could not compute (400), time stamps older than
+//!    or `MissingAuthenticationToken` (403). A request with `X-Auth-User`
+//!    (which Heat's ec2token passes on for the auth_token layer behind it) is
+//!    handled as [`Unsigned`] says: refused (the default), passed on, or
+//!    admitted only with a valid `X-Auth-Token`, as Heat's pipeline would;
+//! 3. refuses what Keystone could not compute (400), time stamps older than
 //!    15 minutes, too far in the future, or past `Expires` / `X-Amz-Expires`
-//!    (403 `AccessDenied`);
-//! 3. asks Keystone (or verifies locally) and answers `InvalidClientTokenId`,
+//!    (403 `AccessDenied`; any year the parser reads, 0 to 9999, is compared
+//!    without overflow);
+//! 4. asks Keystone (or verifies locally) and answers `InvalidClientTokenId`,
 //!    `SignatureDoesNotMatch` or `AccessDenied` (403), or `ServiceUnavailable`
-//!    (503) when Keystone cannot be asked;
-//! 4. removes `X-Auth-Token`, `X-Tenant-Name`, `X-Tenant-Id`, `X-Roles`,
+//!    (503) when Keystone cannot be asked; a token of a restricted application
+//!    credential is admitted only as its access rules allow (403 `AccessDenied`);
+//! 5. removes `X-Auth-Token`, `X-Tenant-Name`, `X-Tenant-Id`, `X-Roles`,
 //!    `X-Auth-URL` and `X-Auth-EC2-Creds` from the request and sets them from the
 //!    token; puts a typed [`Identity`](crate::context::Identity)
-//!    ([`AuthMethod::Ec2Signature`](crate::context::AuthMethod::Ec2Signature))
-//!    into its extensions, and the body it read back into the request.
+//!    ([`AuthMethod::Ec2Signature`](crate::context::AuthMethod::Ec2Signature),
+//!    with the verified access key) into its extensions, and the body it read
+//!    back into the request.
 //!
 //! Beyond Heat: `X-Amz-Signature` is not sent to Keystone as a parameter, so
 //! presigned SigV4 URLs work; repeated parameter names are refused (400
@@ -104,7 +112,7 @@ use heatgate_keystone::{Ec2Outcome, Secret, TokenBody};
 pub use config::{Ec2TokenConfig, VerifyMode};
 pub use error::{xml_body, Ec2Error};
 pub use local::LocalStats;
-pub use service::{Ec2Token, Ec2TokenLayer, Ec2TokenLayerError, DOWNSTREAM_HEADERS};
+pub use service::{Ec2Token, Ec2TokenLayer, Ec2TokenLayerError, Unsigned, DOWNSTREAM_HEADERS};
 
 /// A verified signed request: the token Keystone issued for it.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use heatgate_keystone::{Client, Ec2Outcome};
+use heatgate_keystone::{Client, Ec2Outcome, Secret};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Limited};
@@ -19,7 +19,10 @@ use super::local::{LocalStats, LocalVerifier};
 use super::request::{read_request, FormKind, Head, InputError, Reading};
 use super::signature::{check_freshness, prepare, Ec2Credentials, Freshness};
 use super::{keystone_refusal, Verified};
-use crate::context::{AuthMethod, Identity, IdentityData};
+use crate::auth_token::service::{read_token, TokenHeader};
+use crate::auth_token::{AccessRules, TokenRejection, TokenValidator, STORAGE_TOKEN};
+use crate::context::{AuthMethod, AuthStatus, Identity, IdentityData};
+use crate::identity_headers::{is_identity_header, remove_where};
 use crate::BoxError;
 
 const AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
@@ -63,10 +66,45 @@ struct Shared {
     verifier: Verifier,
 }
 
+/// What the layer does with a request that carries no signature (or no
+/// access key) but an `X-Auth-User` header. Heat's ec2token passes such a
+/// request on untouched, for the auth_token layer behind it in Heat's
+/// pipeline to validate its `X-Auth-Token`; a layer with nothing behind it
+/// must not.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Unsigned {
+    /// Refused as if it had no `X-Auth-User` (400 `IncompleteSignature` or 403
+    /// `MissingAuthenticationToken`). The default: nothing behind the layer
+    /// is assumed to check anything.
+    #[default]
+    Refuse,
+    /// Passed on, without identity headers, as Heat's ec2token does: only in
+    /// front of a service that validates `X-Auth-Token` itself (an auth_token
+    /// layer).
+    PassOn,
+    /// Its `X-Auth-Token` (or `X-Storage-Token`) validated here, as Heat's
+    /// auth_token behind ec2token would: admitted with the token's identity
+    /// and keystonemiddleware's headers, or refused with an AWS error (403
+    /// `MissingAuthenticationToken` without a token, 403
+    /// `InvalidClientTokenId` for an invalid one, 503 when Keystone cannot be
+    /// asked).
+    ValidateToken {
+        /// The validator (its cache may be shared with an auth_token layer).
+        validator: TokenValidator,
+        /// Set `X-Service-Catalog` too (auth_token's `include_service_catalog`).
+        include_service_catalog: bool,
+    },
+}
+
 /// Verifies EC2-signed requests in front of a service (see the module docs).
 #[derive(Clone)]
 pub struct Ec2TokenLayer {
     shared: Arc<Shared>,
+    unsigned: Arc<Unsigned>,
+    /// `[keystone_authtoken] service_type`: what application-credential
+    /// access rules are checked against.
+    service_type: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Ec2TokenLayer {
@@ -100,7 +138,24 @@ impl Ec2TokenLayer {
                 auth_url,
                 verifier,
             }),
+            unsigned: Arc::new(Unsigned::Refuse),
+            service_type: None,
         })
+    }
+
+    /// What to do with a request without a signature but with `X-Auth-User`
+    /// (default [`Unsigned::Refuse`]).
+    pub fn unsigned(mut self, unsigned: Unsigned) -> Self {
+        self.unsigned = Arc::new(unsigned);
+        self
+    }
+
+    /// The service type that application-credential access rules name for
+    /// this service (keystonemiddleware's `service_type`). Without one, a
+    /// token of a restricted application credential is refused.
+    pub fn service_type(mut self, service_type: Option<String>) -> Self {
+        self.service_type = service_type.map(Arc::from);
+        self
     }
 
     /// The local mode's counters (`None` in keystone mode).
@@ -123,7 +178,7 @@ impl<S> Layer<S> for Ec2TokenLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Ec2Token {
             inner,
-            shared: self.shared.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -133,7 +188,7 @@ impl<S> Layer<S> for Ec2TokenLayer {
 #[derive(Clone)]
 pub struct Ec2Token<S> {
     inner: S,
-    shared: Arc<Shared>,
+    layer: Ec2TokenLayer,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for Ec2Token<S> {
@@ -144,22 +199,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Ec2Token<S> {
     }
 }
 
-impl<S> Ec2Token<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_accessors!(Ec2Token);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Ec2Token<S>
 where
@@ -180,9 +220,9 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let mut inner = crate::take_ready(&mut self.inner);
-        let shared = self.shared.clone();
+        let layer = self.layer.clone();
         Box::pin(async move {
-            let request = match shared.authenticate(request).await {
+            let request = match layer.authenticate(request).await {
                 Ok(request) => request,
                 Err(denial) => {
                     tracing::info!(code = denial.code(), reason = %denial, "EC2 signature refused");
@@ -201,25 +241,30 @@ fn input_error(e: InputError) -> Ec2Error {
     }
 }
 
-impl Shared {
+impl Ec2TokenLayer {
     async fn authenticate<B>(&self, request: Request<B>) -> Result<Request<Body>, Ec2Error>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
+        // Nothing a client claims is identity: what goes on is only what this
+        // layer verified.
+        remove_where(&mut parts.headers, is_identity_header);
         let head = Head::read(&parts).map_err(input_error)?;
         let password_user = parts.headers.contains_key(AUTH_USER);
 
         // Nothing to read in the body: decide now and keep the body streaming.
         if head.form == FormKind::None && !head.has_signature() {
             if password_user {
-                return Ok(Request::from_parts(parts, Body::new(body)));
+                return self
+                    .admit_unsigned(parts, Body::new(body), Ec2Error::NoSignature)
+                    .await;
             }
             return Err(Ec2Error::NoSignature);
         }
 
-        let limit = self.config.max_body_size;
+        let limit = self.shared.config.max_body_size;
         let declared = parts
             .headers
             .get(CONTENT_LENGTH)
@@ -240,16 +285,28 @@ impl Shared {
         let signed = match read_request(&parts, &head, &bytes).map_err(input_error)? {
             Reading::Signed(s) => s,
             Reading::NoSignature if password_user => {
-                return Ok(Request::from_parts(parts, Body::from(bytes)))
+                return self
+                    .admit_unsigned(parts, Body::from(bytes), Ec2Error::NoSignature)
+                    .await
             }
             Reading::NoSignature => return Err(Ec2Error::NoSignature),
             Reading::NoAccessKey if password_user => {
-                return Ok(Request::from_parts(parts, Body::from(bytes)))
+                return self
+                    .admit_unsigned(parts, Body::from(bytes), Ec2Error::NoAccessKey)
+                    .await
             }
             Reading::NoAccessKey => return Err(Ec2Error::NoAccessKey),
         };
         let creds = signed.credentials;
-        let verified = self.verify(&creds).await?;
+        let verified = self.shared.verify(&creds).await?;
+        if let Some(rules) = AccessRules::from_token(&verified.body) {
+            rules
+                .allows(self.service_type.as_deref(), &parts.method, parts.uri.path(), false)
+                .map_err(|refusal| {
+                    tracing::info!(%refusal, "application credential access rules refuse the request");
+                    Ec2Error::AccessDenied("application credential access rules")
+                })?;
+        }
 
         let headers = &mut parts.headers;
         for name in &DOWNSTREAM_HEADERS {
@@ -277,7 +334,7 @@ impl Shared {
         set(headers, TENANT_ID, &project.id);
         let roles: Vec<&str> = body.role_names().collect();
         set(headers, ROLES, &roles.join(","));
-        headers.insert(AUTH_URL, self.auth_url.clone());
+        headers.insert(AUTH_URL, self.shared.auth_url.clone());
         set(
             headers,
             EC2_CREDS,
@@ -287,11 +344,66 @@ impl Shared {
             Arc::new(IdentityData::from_token(body)),
             verified.token.clone(),
             AuthMethod::Ec2Signature,
-        );
+        )
+        .with_ec2_access(creds.access.as_str());
         parts.extensions.insert(identity);
         Ok(Request::from_parts(parts, Body::from(bytes)))
     }
 
+    /// A request without a signature but with `X-Auth-User`: see [`Unsigned`].
+    /// `refusal` is the answer it would get without `X-Auth-User`.
+    async fn admit_unsigned(
+        &self,
+        mut parts: http::request::Parts,
+        body: Body,
+        refusal: Ec2Error,
+    ) -> Result<Request<Body>, Ec2Error> {
+        let (validator, include_service_catalog) = match &*self.unsigned {
+            Unsigned::Refuse => return Err(refusal),
+            Unsigned::PassOn => return Ok(Request::from_parts(parts, body)),
+            Unsigned::ValidateToken {
+                validator,
+                include_service_catalog,
+            } => (validator, *include_service_catalog),
+        };
+        let value = match read_token(&parts.headers, &[AUTH_TOKEN, STORAGE_TOKEN]) {
+            TokenHeader::Absent => return Err(Ec2Error::NoToken),
+            TokenHeader::Conflicting => return Err(Ec2Error::InvalidToken),
+            TokenHeader::One(value) => value,
+        };
+        let token = match validator.validate(value.as_bytes()).await {
+            Ok(token) => token,
+            Err(TokenRejection::Invalid) => return Err(Ec2Error::InvalidToken),
+            Err(TokenRejection::Unavailable(e)) => {
+                tracing::warn!(error = %e, "keystone cannot validate a token on the CFN listener");
+                return Err(Ec2Error::Unavailable);
+            }
+        };
+        if let Some(rules) = &token.access_rules {
+            rules
+                .allows(self.service_type.as_deref(), &parts.method, parts.uri.path(), false)
+                .map_err(|refusal| {
+                    tracing::info!(%refusal, "application credential access rules refuse the request");
+                    Ec2Error::AccessDenied("application credential access rules")
+                })?;
+        }
+        token.insert_user_headers(&mut parts.headers, include_service_catalog);
+        parts.extensions.insert(AuthStatus {
+            user_confirmed: true,
+            service_confirmed: None,
+        });
+        // Validated tokens are visible ASCII.
+        let secret = Secret::new(value.to_str().unwrap_or_default());
+        parts.extensions.insert(Identity::new(
+            token.identity.clone(),
+            secret,
+            AuthMethod::Token,
+        ));
+        Ok(Request::from_parts(parts, body))
+    }
+}
+
+impl Shared {
     async fn verify(&self, creds: &Ec2Credentials) -> Result<Verified, Ec2Error> {
         let prepared = prepare(creds).map_err(|e| Ec2Error::Malformed(e.to_string()))?;
         check_freshness(creds, OffsetDateTime::now_utc(), &self.freshness)
@@ -371,7 +483,29 @@ mod tests {
             response.headers()[http::header::CONTENT_TYPE],
             "application/xml"
         );
-        // X-Auth-User without a signature goes through untouched, body streaming.
+        // X-Auth-User without a signature: refused by default (nothing
+        // behind this layer is assumed to check the token).
+        handle.allow(1);
+        assert!(service.poll_ready::<Request<Body>>().is_ready());
+        let response = service
+            .call(
+                Request::put("/v1/x")
+                    .header("x-auth-user", "demo")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn pass_on_leaves_an_unsigned_request_to_the_service_behind() {
+        let (mut service, mut handle) = mock::spawn_layer::<Request<Body>, Response<Body>, _>(
+            layer().unsigned(Unsigned::PassOn),
+        );
+        // X-Auth-User without a signature goes through, without identity
+        // headers, body streaming.
         handle.allow(1);
         assert!(service.poll_ready::<Request<Body>>().is_ready());
         // The layer's future runs only when polled: spawn it.
@@ -379,12 +513,16 @@ mod tests {
             service.call(
                 Request::put("/v1/x")
                     .header("x-auth-user", "demo")
+                    .header("x-roles", "admin")
+                    .header("x-auth-ec2-creds", "{}")
                     .body(Body::from("payload"))
                     .unwrap(),
             ),
         );
         let (request, send) = handle.next_request().await.unwrap();
         assert_eq!(request.headers()["x-auth-user"], "demo");
+        assert!(request.headers().get("x-roles").is_none());
+        assert!(request.headers().get("x-auth-ec2-creds").is_none());
         let body = http_body_util::BodyExt::collect(request.into_body())
             .await
             .unwrap()

@@ -753,6 +753,11 @@ impl Default for Freshness {
     }
 }
 
+/// `t + d`, or `None` past the range of a date (year 9999).
+fn later(t: OffsetDateTime, d: Duration) -> Option<OffsetDateTime> {
+    t.checked_add(d)
+}
+
 fn non_empty(v: Option<&str>) -> Option<&str> {
     v.filter(|s| !s.is_empty())
 }
@@ -774,10 +779,13 @@ pub fn check_freshness(
     let mut signed_at = None;
     if let Some(stamp) = stamp {
         let t = parse_isotime(stamp).ok_or(Stale::Invalid)?;
-        if now > t + rules.max_age {
+        // A client's time can be any year the parser takes: every sum is
+        // checked, and one past the representable range counts as "later
+        // than any limit" (too far ahead), never as a panic.
+        if later(t, rules.max_age).is_some_and(|limit| now > limit) {
             return Err(Stale::TooOld);
         }
-        if t > now + rules.max_skew {
+        if later(now, rules.max_skew).is_none_or(|limit| t > limit) {
             return Err(Stale::InFuture);
         }
         signed_at = Some(t);
@@ -803,7 +811,7 @@ pub fn check_freshness(
             .and_then(parse_isotime)
             .or(signed_at)
             .ok_or(Stale::Invalid)?;
-        if now > start + seconds {
+        if later(start, seconds).is_none_or(|end| now > end) {
             return Err(Stale::Expired);
         }
     }
@@ -914,7 +922,11 @@ pub fn parse_isotime(s: &str) -> Option<OffsetDateTime> {
     let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, day as u8).ok()?;
     let time = time::Time::from_hms_nano(hour as u8, minute as u8, second as u8, nanos).ok()?;
     let offset = time::UtcOffset::from_whole_seconds(offset_seconds).ok()?;
-    Some(time::PrimitiveDateTime::new(date, time).assume_offset(offset))
+    // In UTC, where every comparison happens: a time whose UTC date is out of
+    // range (9999-12-31T23:00-02:00) is not a time at all.
+    time::PrimitiveDateTime::new(date, time)
+        .assume_offset(offset)
+        .checked_to_offset(time::UtcOffset::UTC)
 }
 
 #[cfg(test)]
@@ -1245,6 +1257,78 @@ mod tests {
         );
         v4.params.insert("X-Amz-Expires".into(), "-1".into());
         assert_eq!(check_freshness(&v4, at, &rules), Err(Stale::Invalid));
+    }
+
+    /// Every client-sent time at the edges of what the parser reads, in
+    /// every place a time is read from, against clocks at the edges too: a
+    /// refusal, never a panic (year 9999 once overflowed the sums).
+    #[test]
+    fn extreme_times_are_refused_without_overflow() {
+        let rules = Freshness {
+            max_expires: Duration::MAX,
+            ..Freshness::default()
+        };
+        let stamps = [
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "99991231T235959Z",
+            "9999-12-31T23:59:59-14:00",
+            "9999-12-31T10:00:00-23:59",
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+23:59",
+            "00000101T000000Z",
+            "2024-01-02T03:04:05Z",
+        ];
+        let expires = ["0", "604800", "9223372036854775807", "99999999999999999999"];
+        let clocks = [
+            OffsetDateTime::now_utc(),
+            parse_isotime("9999-12-31T23:59:59Z").unwrap(),
+            parse_isotime("0000-01-01T00:00:00Z").unwrap(),
+        ];
+        for now in clocks {
+            for stamp in stamps {
+                for (place, key) in [
+                    ("param", "Timestamp"),
+                    ("param", "Expires"),
+                    ("param", "X-Amz-Date"),
+                    ("header", "X-Amz-Date"),
+                ] {
+                    let mut creds = spec_v4();
+                    creds.params.remove("X-Amz-Date");
+                    creds.headers.remove("X-Amz-Date");
+                    match place {
+                        "param" => creds.params.insert(key.into(), stamp.into()),
+                        _ => creds.headers.insert(key.into(), stamp.into()),
+                    };
+                    let _ = check_freshness(&creds, now, &rules);
+                    for seconds in expires {
+                        creds.params.insert("X-Amz-Expires".into(), seconds.into());
+                        let _ = check_freshness(&creds, now, &rules);
+                    }
+                }
+            }
+        }
+        // And the answers are refusals where they must be.
+        let now = OffsetDateTime::now_utc();
+        let mut creds = spec_v2();
+        creds
+            .params
+            .insert("Timestamp".into(), "9999-12-31T23:59:59Z".into());
+        assert_eq!(check_freshness(&creds, now, &rules), Err(Stale::InFuture));
+        creds
+            .params
+            .insert("Timestamp".into(), "9999-12-31T23:59:59-14:00".into());
+        assert_eq!(check_freshness(&creds, now, &rules), Err(Stale::Invalid));
+        creds
+            .params
+            .insert("Timestamp".into(), "0000-01-01T00:00:00Z".into());
+        assert_eq!(check_freshness(&creds, now, &rules), Err(Stale::TooOld));
+        let mut v4 = spec_v4();
+        v4.params
+            .insert("X-Amz-Date".into(), "99991231T235959Z".into());
+        v4.params
+            .insert("X-Amz-Expires".into(), "9223372036854775807".into());
+        assert!(check_freshness(&v4, now, &rules).is_err());
     }
 
     #[test]

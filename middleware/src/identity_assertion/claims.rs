@@ -188,6 +188,10 @@ impl IdentityClaims {
             MethodClaim::Password => AuthMethod::Password,
             MethodClaim::Ec2 => AuthMethod::Ec2Signature,
         };
-        Some(Identity::new(Arc::new(data), token, method))
+        let identity = Identity::new(Arc::new(data), token, method);
+        Some(match self.ec2_access {
+            Some(access) => identity.with_ec2_access(access),
+            None => identity,
+        })
     }
 }

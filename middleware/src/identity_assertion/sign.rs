@@ -10,7 +10,7 @@ use tower::{Layer, Service};
 
 use super::claims::{Claims, IdentityClaims};
 use super::{AssertionKey, ASSERTION_HEADER, AUDIENCE, ISSUER};
-use crate::context::{AuthMethod, Identity};
+use crate::context::Identity;
 
 /// How long an assertion is good for: long enough for any clock skew on a
 /// link between two processes, short enough that a copy is soon worthless.
@@ -72,15 +72,6 @@ impl<S> SignAssertion<S> {
     }
 }
 
-/// The access key of a request that ec2token verified (from the
-/// `X-Auth-EC2-Creds` it set).
-fn ec2_access<B>(request: &Request<B>) -> Option<String> {
-    let raw = request.headers().get("x-auth-ec2-creds")?.to_str().ok()?;
-    let value: serde_json::Value = serde_json::from_str(raw).ok()?;
-    let creds = value.get("ec2Credentials").unwrap_or(&value);
-    creds.get("access")?.as_str().map(str::to_owned)
-}
-
 /// The assertion for `request` as it is about to be forwarded.
 pub(super) fn assertion_for<B>(
     request: &Request<B>,
@@ -89,10 +80,7 @@ pub(super) fn assertion_for<B>(
     now: OffsetDateTime,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let idn = request.extensions().get::<Identity>().map(|identity| {
-        let ec2 = match identity.method {
-            AuthMethod::Ec2Signature => ec2_access(request),
-            _ => None,
-        };
+        let ec2 = identity.ec2_access().map(str::to_owned);
         let auth_key = request
             .headers()
             .get("x-auth-key")

@@ -134,7 +134,6 @@ impl<S> VerifyAssertion<S> {
         }
         let headers = request.headers_mut();
         // Only what the assertion vouches for goes on.
-        headers.remove("x-auth-ec2-creds");
         let auth_key = headers.remove("x-auth-key");
         let Some(idn) = claims.idn else {
             return Ok(());
@@ -148,12 +147,6 @@ impl<S> VerifyAssertion<S> {
             return Err(AssertionError::OtherToken);
         }
         restore_bound(headers, auth_key, idn.auth_key_sha256.as_deref());
-        if let Some(access) = &idn.ec2_access {
-            let creds = serde_json::json!({"ec2Credentials": {"access": access}}).to_string();
-            if let Ok(v) = HeaderValue::try_from(creds) {
-                headers.insert("x-auth-ec2-creds", v);
-            }
-        }
         let identity = idn
             .into_identity(Secret::new(forwarded))
             .ok_or(AssertionError::Invalid)?;
