@@ -5,6 +5,14 @@
 //!
 //! Input layout: byte 0 picks the method, the rest is split on 0xFF into
 //! query, Authorization, Content-Type, X-Amz-Date, body.
+//!
+//! Every signed request also goes through `check_freshness`, at the current
+//! time and at the edges of the calendar (year 9999, year 0, -9999), under the
+//! default rules and under the extremes a configuration can give (0 and
+//! `Duration::MAX`): a client's time stamp or clock near a limit once
+//! overflowed the sums there. Seeds: `corpus/ec2_request/` (from `seeds.py`);
+//! a campaign: `scripts/fuzz`. With `HEATGATE_FUZZ_TRACE` set, each input
+//! prints how far it got and the freshness outcomes (for checking seeds).
 #![no_main]
 
 use heatgate_middleware::ec2token::request::{
@@ -14,6 +22,56 @@ use heatgate_middleware::ec2token::signature::{
     check_freshness, parse_isotime, prepare, sign, verify, Freshness,
 };
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use time::{Date, Duration, OffsetDateTime, Time};
+
+/// The clocks `check_freshness` is asked at: now, and the edges.
+fn clocks() -> [OffsetDateTime; 7] {
+    let at = |unix: i64| OffsetDateTime::from_unix_timestamp(unix).expect("in range");
+    [
+        OffsetDateTime::now_utc(),
+        OffsetDateTime::UNIX_EPOCH,
+        // 9999-12-31T23:59:59Z and the last representable instant.
+        at(253_402_300_799),
+        Date::MAX.with_time(Time::MAX).assume_utc(),
+        // 0000-01-01T00:00:00Z and the first representable instant.
+        at(-62_167_219_200),
+        Date::MIN.midnight().assume_utc(),
+        // Just before year 10000 by the default skew.
+        at(253_402_300_799 - 15 * 60),
+    ]
+}
+
+/// The rules: the default, and what `Ec2TokenConfig::freshness` gives for
+/// `max_age`/`max_clock_skew` of 0 and of `u64::MAX` seconds (saturated to
+/// `Duration::MAX`), with `max_expires` at the default and at the extremes.
+fn rules() -> [Freshness; 4] {
+    let zero = Duration::ZERO;
+    let max = Duration::MAX;
+    [
+        Freshness::default(),
+        Freshness {
+            max_age: zero,
+            max_skew: zero,
+            max_expires: zero,
+        },
+        Freshness {
+            max_age: max,
+            max_skew: max,
+            ..Freshness::default()
+        },
+        Freshness {
+            max_age: max,
+            max_skew: max,
+            max_expires: max,
+        },
+    ]
+}
+
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("HEATGATE_FUZZ_TRACE").is_some())
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&first, rest)) = data.split_first() else {
@@ -62,15 +120,31 @@ fuzz_target!(|data: &[u8]| {
     let (parts, ()) = request.into_parts();
     let Ok(head) = Head::read(&parts) else { return };
     let _ = head.has_signature();
-    let Ok(Reading::Signed(signed)) = read_request(&parts, &head, body) else {
+    let reading = read_request(&parts, &head, body);
+    if trace() {
+        match &reading {
+            Ok(Reading::Signed(s)) => eprintln!(
+                "signed: {method} params {:?} headers {:?}",
+                s.credentials.params, s.credentials.headers
+            ),
+            Ok(Reading::NoSignature) => eprintln!("not signed: no signature"),
+            Ok(Reading::NoAccessKey) => eprintln!("not signed: no access key"),
+            Err(e) => eprintln!("not signed: {e:?}"),
+        }
+    }
+    let Ok(Reading::Signed(signed)) = reading else {
         return;
     };
     let creds = signed.credentials;
-    let _ = check_freshness(
-        &creds,
-        time::OffsetDateTime::UNIX_EPOCH,
-        &Freshness::default(),
-    );
+    let _ = check_freshness(&creds, OffsetDateTime::UNIX_EPOCH, &Freshness::default());
+    for rules in &rules() {
+        for now in clocks() {
+            let outcome = check_freshness(&creds, now, rules);
+            if trace() {
+                eprintln!("freshness at {now} ({rules:?}): {outcome:?}");
+            }
+        }
+    }
     if prepare(&creds).is_err() {
         assert!(verify(&creds, b"secret").is_err());
         return;

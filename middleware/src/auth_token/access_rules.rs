@@ -40,12 +40,13 @@
 //! but a newline (`.*`, possibly empty, across `/`); a `{` with no `}` after
 //! it and a stray `}` are skipped; every other character matches itself. So
 //! `***` is `**` then `*`. The whole path must match. Two deliberate
-//! differences from the reference, both only ever refusing what it would
-//! allow or failing where it would raise:
-//! - literal characters are literal: the reference pastes them unescaped into
-//!   a Python regex, so the `.` of `/v2.1/servers` matches any character, and
-//!   a `(`, `[`, `+`, `?`, `|`, `$` or `\` in a rule changes or breaks the
-//!   regex (a `re.error` there is a 500);
+//! differences from the reference:
+//! - literal characters are literal, as Keystone documents rule paths. The
+//!   reference pastes them unescaped into a Python regex: the `.` of
+//!   `/v2.1/servers` matches any character there (ours refuses `/v2x1/...`),
+//!   and `(`, `[`, `+`, `?`, `|`, `$`, `^` or `\` turn a rule into regex
+//!   syntax or a `re.error` (a 500): `/a|/b` allows every path starting with
+//!   `/a`, and `/a+` does not allow `/a+`. Here each rule means its text;
 //! - the end of the pattern is the end of the path: Python's `$` also accepts
 //!   a trailing newline (unreachable through webob's path, which encodes it).
 //!
