@@ -269,7 +269,10 @@ async fn anonymous_requests_pass_without_identity() {
 #[tokio::test]
 async fn ec2_access_and_the_password_are_vouched_for() {
     // An EC2-signed request: the access key travels in the claims.
-    let mut r = with_identity("/v1/?Action=ListStacks", identity(AuthMethod::Ec2Signature));
+    let mut r = with_identity(
+        "/v1/?Action=ListStacks",
+        identity(AuthMethod::Ec2Signature).with_ec2_access("AKIA1"),
+    );
     r.headers_mut().insert(
         "x-auth-ec2-creds",
         r#"{"ec2Credentials": {"access": "AKIA1", "signature": "s"}}"#
@@ -278,9 +281,11 @@ async fn ec2_access_and_the_password_are_vouched_for() {
     );
     let (status, seen) = engine_sees(forwarded(r).await).await;
     assert_eq!(status, StatusCode::OK);
-    let ec2: serde_json::Value = serde_json::from_str(&seen.ec2.unwrap()).unwrap();
-    assert_eq!(ec2["ec2Credentials"]["access"], "AKIA1");
-    assert_eq!(seen.identity.unwrap().method, AuthMethod::Ec2Signature);
+    // In the typed identity, never as a header.
+    assert!(seen.ec2.is_none());
+    let seen_identity = seen.identity.unwrap();
+    assert_eq!(seen_identity.ec2_access(), Some("AKIA1"));
+    assert_eq!(seen_identity.method, AuthMethod::Ec2Signature);
 
     // Standalone mode: the password reaches the engine only as signed.
     let mut r = with_identity("/v1/p1/stacks", identity(AuthMethod::Password));
@@ -307,6 +312,7 @@ async fn ec2_access_and_the_password_are_vouched_for() {
         .insert("x-auth-ec2-creds", r#"{"access":"AKIA2"}"#.parse().unwrap());
     let (_, seen) = engine_sees(tampered).await;
     assert!(seen.ec2.is_none());
+    assert_eq!(seen.identity.unwrap().ec2_access(), None);
 }
 
 fn clone_request(r: &Request<Body>) -> Request<Body> {

@@ -14,6 +14,7 @@ use tower::{Layer, Service};
 
 use super::claims::{sha256_hex, Claims};
 use super::{AssertionKey, ASSERTION_HEADER, AUDIENCE, ISSUER};
+use crate::identity_headers::{is_identity_header, remove_where};
 
 /// Seconds of clock difference tolerated between gateway and engine.
 const LEEWAY_SECS: u64 = 5;
@@ -133,7 +134,9 @@ impl<S> VerifyAssertion<S> {
             return Err(AssertionError::OtherRequest);
         }
         let headers = request.headers_mut();
-        // Only what the assertion vouches for goes on.
+        // Only what the assertion vouches for goes on: no identity header a
+        // client could have added on the way, no password it did not bind.
+        remove_where(headers, is_identity_header);
         let auth_key = headers.remove("x-auth-key");
         let Some(idn) = claims.idn else {
             return Ok(());
