@@ -103,11 +103,6 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(t) => t,
             Err(e) => return config_error(e),
         };
-    if config.gateway.cfn_listen.is_some() && config.gateway.cfn_upstream.is_none() {
-        return config_error(
-            "[gateway] cfn_listen is set but there is no CFN upstream to put behind it: give --cfn-upstream (or [gateway] cfn_upstream), or remove cfn_listen",
-        );
-    }
     runtime.block_on(async move {
         let timeout = Duration::from_secs(config.gateway.upstream_timeout.max(1));
         let forward = |url: &str| {
@@ -120,6 +115,11 @@ pub fn run_proxy(args: ProxyArgs) -> ExitCode {
             Ok(u) => u,
             Err(e) => return config_error(format!("--upstream {}: {e}", args.upstream)),
         };
+        if config.gateway.cfn_listen.is_some() && config.gateway.cfn_upstream.is_none() {
+            return config_error(
+                "[gateway] cfn_listen is set but there is no CFN upstream to put behind it: give --cfn-upstream (or [gateway] cfn_upstream), or remove cfn_listen",
+            );
+        }
         let health = match Health::new(&config.keystone_authtoken) {
             Ok(h) => h,
             Err(e) => return config_error(e),

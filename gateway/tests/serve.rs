@@ -545,6 +545,47 @@ async fn the_stack_domain_path_signals_reads_what_it_is_bound_to_and_nothing_els
         .unwrap()
         .contains("<Code>AccessDenied</Code>"));
 
+    // The wait-handle user naming that access key in X-Auth-EC2-Creds (which
+    // Heat's context takes as the caller's EC2 credentials) reads nothing
+    // more: only a signature ec2token verified names an access key.
+    let forged = format!(r#"{{"ec2Credentials": {{"access": "{access}", "signature": "x"}}}}"#);
+    for res in ["server", "handle"] {
+        let r = http()
+            .get(s.url(&st.sdp_path(&format!("/resources/{res}/metadata"))))
+            .header("X-Auth-Token", &st.handle_token)
+            .header("X-Auth-EC2-Creds", &forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{res}");
+    }
+
+    // The CFN listener, unsigned with X-Auth-User: the token decides, as in
+    // Heat's pipeline (ec2authtoken, then authtoken), with AWS errors.
+    let list = s.cfn_url("/v1/?Action=ListStacks&Version=2010-05-15");
+    for (token, want, code) in [
+        (None, 403, Some("MissingAuthenticationToken")),
+        (Some("forged"), 403, Some("InvalidClientTokenId")),
+        (Some(st.owner.as_str()), 200, None),
+    ] {
+        let mut b = http().get(&list).header("X-Auth-User", "demo");
+        if let Some(t) = token {
+            b = b.header("X-Auth-Token", t);
+        }
+        let r = b.send().await.unwrap();
+        let status = r.status().as_u16();
+        let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, want, "{text}; log: {}", s.log());
+        match code {
+            Some(code) => {
+                assert_eq!(content_type, "application/xml");
+                assert!(text.contains(&format!("<Code>{code}</Code>")), "{text}");
+            }
+            None => assert!(text.contains(&st.name), "{text}"),
+        }
+    }
+
     // The pre-signed wait condition URL, PUT as cfn-signal does.
     let signal_url = outputs
         .iter()

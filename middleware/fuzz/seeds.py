@@ -21,7 +21,7 @@ the SigV2 query (`Timestamp`, `Expires`), the SigV4 `Authorization` header
 with the `X-Amz-Date` header, the SigV4 presigned query, form bodies and
 multipart bodies. The "recent" stamp is fixed (a stamp of the real current
 time would change the committed corpus on every run); the target also checks
-freshness under rules with no age limit, where any stamp is fresh.
+freshness under rules of a century, where it is fresh.
 """
 
 import os

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use heatgate_keystone::{Client, Ec2Credential};
 use heatgate_middleware::context::{AuthMethod, Identity};
 use heatgate_middleware::ec2token::signature::{sign, Ec2Credentials, Ordered};
-use heatgate_middleware::ec2token::{Ec2TokenConfig, Ec2TokenLayer, VerifyMode};
+use heatgate_middleware::ec2token::{Ec2TokenConfig, Ec2TokenLayer, Unsigned, VerifyMode};
 use heatgate_tests::{ec2_oracle, logs, Keystone};
 use hmac::Mac;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -742,21 +742,38 @@ async fn missing_signature_key_and_pass_through() {
             (status, code(&body)),
             (StatusCode::FORBIDDEN, "MissingAuthenticationToken")
         );
-        // X-Auth-User without a signature: passed on untouched (spoofed headers too:
-        // the password layer behind strips them).
-        let (status, _, seen) = h
-            .send(request(
+        // X-Auth-User without a signature: refused by default, as if it had
+        // none (nothing behind the layer is assumed to check a token).
+        let unsigned = || {
+            request(
                 "POST",
                 "/v1/?Action=ListStacks",
-                &[("host", "h"), ("x-auth-user", "demo"), ("x-auth-key", "pw")],
+                &[
+                    ("host", "h"),
+                    ("x-auth-user", "demo"),
+                    ("x-auth-key", "pw"),
+                    ("x-roles", "admin"),
+                ],
                 "a=1",
-            ))
-            .await;
+            )
+        };
+        let (status, body, seen) = h.send(unsigned()).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "IncompleteSignature")
+        );
+        assert!(seen.is_none());
+        // Passed on (Heat's ec2token, for an auth_token layer behind), body
+        // intact and identity headers removed.
+        let mut h = h;
+        h.layer = h.layer.clone().unsigned(Unsigned::PassOn);
+        let (status, _, seen) = h.send(unsigned()).await;
         assert_eq!(status, 200);
         let seen = seen.unwrap();
         assert_eq!(seen.body, "a=1");
         assert!(seen.identity.is_none());
         assert_eq!(seen.headers["x-auth-user"], "demo");
+        assert!(seen.headers.get("x-roles").is_none());
         let _ = h.mode;
     }
 }

@@ -713,11 +713,16 @@ async fn wait_if_needed(
         }
         "OS::Heat::SoftwareDeployment" => {
             let mins = stack.timeout_mins.unwrap_or(60).max(1) as u64;
-            (row.name.clone(), 1, mins * 60)
+            (row.name.clone(), 1, mins.saturating_mul(60))
         }
         _ => return Ok(()),
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    // A template's timeout can be any number: one past what the clock can
+    // hold waits for thirty years (never), rather than overflowing.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(Duration::from_secs(timeout))
+        .unwrap_or(now + Duration::from_secs(30 * 365 * 86_400));
     let notify = engine.waiter(&stack.id, &watched);
     loop {
         let notified = notify.notified();

@@ -20,8 +20,9 @@
 //! | `heatgate_panics_total` | counter | `listener` |
 //!
 //! `route` is the axum route template (`/v1/{tenant}/stacks`), `upstream` for
-//! everything the proxy forwards, `unmatched` when no route matched; never the
-//! path itself. `method` is one of the standard methods or `other`. Latency
+//! everything the proxy forwards, `unmatched` when the request was answered
+//! before a route matched it (no such route, or refused by authentication,
+//! which runs in front of the router); never the path itself. `method` is one of the standard methods or `other`. Latency
 //! runs until the response headers (not while a body streams). `client` names
 //! the Keystone client: `auth_token`, `auth_password`, `ec2token`, `healthcheck`.
 

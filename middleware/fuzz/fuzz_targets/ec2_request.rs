@@ -8,7 +8,7 @@
 //!
 //! Every signed request also goes through `check_freshness`, at the current
 //! time and at the edges of the calendar (year 9999, year 0, -9999), under the
-//! default rules and under the extremes a configuration can give (0 and
+//! default rules, a century, and the extremes a configuration can give (0 and
 //! `Duration::MAX`): a client's time stamp or clock near a limit once
 //! overflowed the sums there. Seeds: `corpus/ec2_request/` (from `seeds.py`);
 //! a campaign: `scripts/fuzz`. With `HEATGATE_FUZZ_TRACE` set, each input
@@ -43,13 +43,21 @@ fn clocks() -> [OffsetDateTime; 7] {
 }
 
 /// The rules: the default, and what `Ec2TokenConfig::freshness` gives for
-/// `max_age`/`max_clock_skew` of 0 and of `u64::MAX` seconds (saturated to
-/// `Duration::MAX`), with `max_expires` at the default and at the extremes.
-fn rules() -> [Freshness; 4] {
+/// `max_age`/`max_clock_skew` of 0, of a century (so that most stamps are
+/// fresh and the accepting path runs too) and of `u64::MAX` seconds
+/// (saturated to `Duration::MAX`), with `max_expires` at the default and at
+/// the extremes.
+fn rules() -> [Freshness; 5] {
     let zero = Duration::ZERO;
+    let century = Duration::days(36_525);
     let max = Duration::MAX;
     [
         Freshness::default(),
+        Freshness {
+            max_age: century,
+            max_skew: century,
+            max_expires: max,
+        },
         Freshness {
             max_age: zero,
             max_skew: zero,
