@@ -22,6 +22,9 @@
 //! reads the user's domain (`X-User-Domain-Id`) and the identity URL it may
 //! authenticate at (`X-Auth-Url`, within its allow-list).
 //!
+//! Each name is also removed when spelt with `_` for `-` (`X_Roles`): a WSGI
+//! server behind would read it as the same header (`HTTP_X_ROLES`).
+//!
 //! `X-Auth-Token`, `X-Auth-User` and `X-Auth-Key` are credentials that the
 //! layers verify, not identity: they are not on the list.
 //!
@@ -111,22 +114,39 @@ pub fn identity_headers() -> impl Iterator<Item = &'static HeaderName> {
 pub const IDENTITY_HEADERS: usize = KEYSTONE_IDENTITY_HEADERS.len() + HEAT_IDENTITY_HEADERS.len();
 
 /// Whether `name` (lower case, as `http` keeps names) is one of
-/// [`KEYSTONE_IDENTITY_HEADERS`].
+/// [`KEYSTONE_IDENTITY_HEADERS`], also when spelt with `_` for `-`
+/// (`x_roles`), which a WSGI application behind cannot tell apart.
 ///
 /// ```
 /// use heatgate_middleware::identity_headers::is_keystone_identity_header;
 /// assert!(is_keystone_identity_header("x-roles"));
 /// assert!(is_keystone_identity_header("x-service-project-domain-name"));
 /// assert!(is_keystone_identity_header("openstack-system-scope"));
+/// assert!(is_keystone_identity_header("x_user_id"));
+/// assert!(is_keystone_identity_header("openstack_system_scope"));
 /// assert!(!is_keystone_identity_header("x-auth-token"));
 /// assert!(!is_keystone_identity_header("x-auth-ec2-creds"));
 /// ```
 pub fn is_keystone_identity_header(name: &str) -> bool {
     // Most names of a request start with neither: one comparison for them.
     match name.as_bytes().first() {
-        Some(b'x' | b'o') => KEYSTONE_IDENTITY_HEADERS.iter().any(|h| h == name),
+        Some(b'x' | b'o') => KEYSTONE_IDENTITY_HEADERS
+            .iter()
+            .any(|h| same_to_wsgi(h.as_str(), name)),
         _ => false,
     }
+}
+
+/// Whether `name` reaches a WSGI application as the listed name `listed`: a
+/// WSGI server turns `-` into `_` (`X-User-Id` is `HTTP_X_USER_ID`), so
+/// `X_User_Id` is the same header to it, and several servers pass such a name
+/// on. (nginx drops names with underscores by default for this reason.)
+fn same_to_wsgi(listed: &str, name: &str) -> bool {
+    listed.len() == name.len()
+        && listed
+            .bytes()
+            .zip(name.bytes())
+            .all(|(l, n)| l == n || (l == b'-' && n == b'_'))
 }
 
 /// Whether `name` (lower case) is on the whole list ([`identity_headers`]).
@@ -139,7 +159,10 @@ pub fn is_keystone_identity_header(name: &str) -> bool {
 /// assert!(!is_identity_header("x-auth-user"));
 /// ```
 pub fn is_identity_header(name: &str) -> bool {
-    is_keystone_identity_header(name) || HEAT_IDENTITY_HEADERS.iter().any(|h| h == name)
+    is_keystone_identity_header(name)
+        || HEAT_IDENTITY_HEADERS
+            .iter()
+            .any(|h| same_to_wsgi(h.as_str(), name))
 }
 
 /// Removes from `headers` every name `remove` picks, and returns what it
@@ -254,6 +277,14 @@ mod tests {
         ] {
             assert!(!is_identity_header(name), "{name}");
         }
+        // What a WSGI server would read as the same header.
+        for name in identity_headers() {
+            let underscored = name.as_str().replace('-', "_");
+            assert!(is_identity_header(&underscored), "{underscored}");
+            let mixed = name.as_str().replacen('-', "_", 1);
+            assert!(is_identity_header(&mixed), "{mixed}");
+        }
+        assert!(!is_identity_header("x_auth_token"));
     }
 
     #[test]
