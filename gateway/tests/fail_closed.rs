@@ -317,6 +317,33 @@ fn assert_refusal_form(api: Api, answer: &Answer, what: &str) {
     }
 }
 
+/// Checks that every identity-like header a layer set for the request
+/// behind is on the list the listeners strip: a layer that starts setting a
+/// new one (a new token field) fails here until the list has it.
+fn assert_set_only_listed(headers: &HeaderMap, what: &str) {
+    const NOT_IDENTITY: [&str; 9] = [
+        "x-auth-token",
+        "x-auth-user",
+        "x-auth-key",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-openstack-request-id",
+        "x-amz-date",
+        "x-heatgate-assertion",
+    ];
+    for name in headers.keys() {
+        let name = name.as_str();
+        if !(name.starts_with("x-") || name.starts_with("openstack-")) {
+            continue;
+        }
+        assert!(
+            identity_headers().any(|h| h == name) || NOT_IDENTITY.contains(&name),
+            "{what}: {name} reached the upstream and is not on the identity list"
+        );
+    }
+}
+
 /// Checks that a forwarded request carries demo's verified identity.
 fn assert_demo(api: Api, state: State, headers: &HeaderMap, creds: &Creds, what: &str) {
     let demo = &Keystone::shared().fixtures.demo;
@@ -439,6 +466,7 @@ async fn proxy_matrix(
                     assert_eq!(seen.len(), before + 1, "{case}: forwarded once");
                     let last = seen.last().unwrap();
                     assert_clean(&last.headers, &case);
+                    assert_set_only_listed(&last.headers, &case);
                     assert_demo(api, state, &last.headers, creds, &case);
                 } else {
                     assert_eq!(seen.len(), before, "{case}: nothing may reach the upstream");
