@@ -10,7 +10,10 @@
 //! 2. every identity header a client sent is removed
 //!    ([`StripIdentityLayer`]: the one list), so nothing a client claims is
 //!    identity unless a layer below verified it and set it again;
-//! 3. tokens, keys and signatures are marked sensitive (never printed).
+//! 3. tokens, keys and signatures are marked sensitive (never printed);
+//! 4. the request's body must arrive in full within `[gateway]
+//!    request_body_timeout` ([`BodyDeadlineLayer`]): a client trickling bytes
+//!    is cut off (408) instead of holding a connection.
 //!
 //! Then, per listener:
 //!
@@ -32,6 +35,7 @@ use axum::body::Body;
 use heatgate_keystone::Client;
 use heatgate_middleware::auth_password::{AuthPasswordConfig, AuthPasswordLayer};
 use heatgate_middleware::auth_token::{AuthTokenLayer, TokenValidator};
+use heatgate_middleware::body_deadline::BodyDeadlineLayer;
 use heatgate_middleware::ec2token::{Ec2Error, Ec2TokenLayer, Unsigned};
 use heatgate_middleware::identity_assertion::{
     AssertionKey, VerifyAssertionLayer, ASSERTION_HEADER,
@@ -117,10 +121,11 @@ impl ResponseForPanic for OnPanic {
     }
 }
 
-/// Steps 1 to 3 of every listener (see the module docs), in front of `inner`.
+/// Steps 1 to 4 of every listener (see the module docs), in front of `inner`.
 pub fn front<S: Served + Sync>(
     listener: &'static str,
     form: ErrorForm,
+    body_timeout: Duration,
     inner: S,
 ) -> impl Served + Sync {
     ServiceBuilder::new()
@@ -128,6 +133,7 @@ pub fn front<S: Served + Sync>(
         .layer(CatchPanicLayer::custom(OnPanic { listener, form }))
         .layer(StripIdentityLayer::new())
         .map_request(mark_sensitive)
+        .layer(BodyDeadlineLayer::new(body_timeout))
         .service(inner)
 }
 
@@ -186,6 +192,7 @@ pub fn rest<S: Served + Sync>(
     Ok(front(
         "rest",
         ErrorForm::Heat,
+        config.gateway.request_body_timeout(),
         health.front_of(authenticated),
     ))
 }
@@ -219,12 +226,18 @@ pub fn cfn<S: Served + Sync>(config: &Config, inner: S) -> Result<impl Served + 
         })
         .service_type(auth.service_type.clone());
     let signed = ServiceBuilder::new().layer(layer).service(inner);
-    Ok(front("cfn", ErrorForm::Aws, signed))
+    Ok(front(
+        "cfn",
+        ErrorForm::Aws,
+        config.gateway.request_body_timeout(),
+        signed,
+    ))
 }
 
 /// A listener of `heatgate engine` (behind a gateway): the [`front`], then
 /// the gateway's signed identity assertion, required of every request.
 pub fn engine<S: Served + Sync>(
+    config: &Config,
     listener: &'static str,
     form: ErrorForm,
     key: &AssertionKey,
@@ -233,7 +246,12 @@ pub fn engine<S: Served + Sync>(
     let verified = ServiceBuilder::new()
         .layer(VerifyAssertionLayer::new(key.clone()))
         .service(inner);
-    front(listener, form, verified)
+    front(
+        listener,
+        form,
+        config.gateway.request_body_timeout(),
+        verified,
+    )
 }
 
 /// Replaces the default panic hook, which prints a panic's message: a
@@ -302,11 +320,13 @@ mod tests {
         let heat = front(
             "compose-test-heat",
             ErrorForm::Heat,
+            Duration::from_secs(60),
             tower::service_fn(panicking),
         );
         let aws = front(
             "compose-test-aws",
             ErrorForm::Aws,
+            Duration::from_secs(60),
             tower::service_fn(panicking),
         );
         for path in ["/sync", "/formatted"] {

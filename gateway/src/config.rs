@@ -206,6 +206,10 @@ pub struct GatewaySection {
     /// Connections each listener serves at once (default 10000); beyond it new
     /// connections wait in the accept backlog until one closes.
     pub max_connections: usize,
+    /// Seconds a request's whole body may take to arrive, counted from its
+    /// head (default 60), on every listener: a slower body is cut off and
+    /// answered 408, so a client trickling bytes cannot hold a connection.
+    pub request_body_timeout: u64,
     /// Largest request body `heatgate proxy` forwards, in bytes (unset: no
     /// limit; bodies stream to the upstream, which applies its own). A larger
     /// `Content-Length` is answered 413 before anything is forwarded; a
@@ -233,11 +237,17 @@ impl Default for GatewaySection {
             upstream_cafile: None,
             max_connections: 10_000,
             max_request_body_size: None,
+            request_body_timeout: 60,
         }
     }
 }
 
 impl GatewaySection {
+    /// `request_body_timeout`, at least a second.
+    pub fn request_body_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_body_timeout.max(1))
+    }
+
     /// The CFN listener's address: `cfn_listen`, else 127.0.0.1:8000.
     pub fn cfn_listen(&self) -> SocketAddr {
         self.cfn_listen
@@ -701,6 +711,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "upstream_cafile",
             "max_connections",
             "max_request_body_size",
+            "request_body_timeout",
         ],
     ),
     (

@@ -105,6 +105,7 @@ pub fn run_engine(args: EngineArgs) -> ExitCode {
                 name: "rest",
                 addr: listen,
                 app: App::new(compose::engine(
+                    &config,
                     "rest",
                     ErrorForm::Heat,
                     &key,
@@ -116,6 +117,7 @@ pub fn run_engine(args: EngineArgs) -> ExitCode {
                 name: "cfn",
                 addr: cfn_listen,
                 app: App::new(compose::engine(
+                    &config,
                     "cfn",
                     ErrorForm::Aws,
                     &key,

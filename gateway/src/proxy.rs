@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use futures_util::future::BoxFuture;
+use heatgate_middleware::body_deadline::BodyTimedOut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 
@@ -45,6 +46,9 @@ pub enum UpstreamError {
     /// The request body is larger than `[gateway] max_request_body_size`.
     #[error("the request body is larger than {0} bytes")]
     BodyTooLarge(u64),
+    /// The request body did not arrive within `[gateway] request_body_timeout`.
+    #[error("the request body was not received in time")]
+    BodyTimeout,
 }
 
 impl UpstreamError {
@@ -55,6 +59,7 @@ impl UpstreamError {
             UpstreamError::BodyTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")
             }
+            UpstreamError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
         };
         let body = serde_json::json!({
             "error": {"code": status.as_u16(), "title": title, "message": self.to_string()}
@@ -216,6 +221,7 @@ impl ProxyInner {
             }
             Ok(Err(e)) => match self.max_body {
                 Some(limit) if cut_off(&e) => UpstreamError::BodyTooLarge(limit).into_response(),
+                _ if BodyTimedOut::caused(&e) => UpstreamError::BodyTimeout.into_response(),
                 _ => {
                     tracing::warn!(error = %e, "upstream request failed");
                     UpstreamError::Unreachable.into_response()

@@ -549,7 +549,13 @@ async fn serve_and_engine_compositions_pass_on_no_client_identity() {
     // added again on the way, as a client reaching the engine directly would.
     let engine_inbox: Inbox = Arc::default();
     let engine = |listener, form| {
-        compose::engine(listener, form, &key, recording_engine(engine_inbox.clone()))
+        compose::engine(
+            &config,
+            listener,
+            form,
+            &key,
+            recording_engine(engine_inbox.clone()),
+        )
     };
     let (engine_rest, engine_cfn) = (
         engine("rest", ErrorForm::Heat),

@@ -13,12 +13,14 @@
 //! - [`identity_headers`]: the one list of identity headers, and the layer
 //!   that removes them all from every request before anything else runs;
 //! - [`refusal`]: Heat's JSON fault, written in one place;
+//! - [`body_deadline`]: a deadline for a request's whole body (slow clients);
 //! - [`request_id`]: oslo.middleware's `x-openstack-request-id`, in the
 //!   response, the request's extensions and its tracing span.
 #![deny(unsafe_code)]
 
 pub mod auth_password;
 pub mod auth_token;
+pub mod body_deadline;
 pub mod context;
 pub mod ec2token;
 pub mod identity_assertion;

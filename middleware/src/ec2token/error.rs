@@ -43,6 +43,10 @@ pub enum Ec2Error {
     /// The body is larger than the limit (400 `RequestLimitExceeded`).
     #[error("request body too large")]
     TooLarge,
+    /// The body did not arrive in full in time (408 `RequestTimeout`; see
+    /// [`body_deadline`](crate::body_deadline)).
+    #[error("request body too slow")]
+    BodyTimeout,
     /// Keystone cannot be asked (503 `ServiceUnavailable`).
     #[error("keystone unavailable")]
     Unavailable,
@@ -103,6 +107,12 @@ impl Ec2Error {
                 "Sender",
                 "RequestLimitExceeded",
                 "Payload exceeds maximum allowed size",
+            ),
+            BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Sender",
+                "RequestTimeout",
+                "The request body was not received within the time allowed",
             ),
             Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

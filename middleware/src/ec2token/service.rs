@@ -21,6 +21,7 @@ use super::signature::{check_freshness, prepare, Ec2Credentials, Freshness};
 use super::{keystone_refusal, Verified};
 use crate::auth_token::service::{read_token, TokenHeader};
 use crate::auth_token::{AccessRules, TokenRejection, TokenValidator, STORAGE_TOKEN};
+use crate::body_deadline::BodyTimedOut;
 use crate::context::{AuthMethod, AuthStatus, Identity, IdentityData};
 use crate::identity_headers::{is_identity_header, remove_where};
 use crate::BoxError;
@@ -276,6 +277,7 @@ impl Ec2TokenLayer {
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(Ec2Error::TooLarge),
+            Err(e) if BodyTimedOut::caused(&*e) => return Err(Ec2Error::BodyTimeout),
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the request body");
                 return Err(Ec2Error::InvalidQuery("unreadable body".into()));
