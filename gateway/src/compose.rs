@@ -217,7 +217,8 @@ pub fn cfn<S: Served + Sync>(config: &Config, inner: S) -> Result<impl Served + 
         auth.max_token_size,
         None,
     )
-    .with_access_rules(auth.service_type.is_some());
+    .with_access_rules(auth.service_type.is_some())
+    .with_invalid_token_cache(Duration::from_secs(auth.invalid_token_cache_time));
     let layer = Ec2TokenLayer::new(config.ec2authtoken.clone(), client)
         .map_err(|e| ConfigError(format!("[ec2authtoken] {e}")))?
         .unsigned(Unsigned::ValidateToken {

@@ -285,6 +285,9 @@ pub struct KeystoneAuthtokenSection {
     pub region_name: Option<String>,
     /// Seconds a validated token is cached; -1 disables.
     pub token_cache_time: i64,
+    /// Seconds a token Keystone refused is refused without asking again
+    /// (default 10; 0 disables).
+    pub invalid_token_cache_time: u64,
     /// Pass unauthenticated requests on, marked Invalid.
     pub delay_auth_decision: bool,
     /// Set `X-Service-Catalog`.
@@ -297,6 +300,10 @@ pub struct KeystoneAuthtokenSection {
     pub http_connect_timeout: f64,
     /// Retries on connection errors.
     pub http_request_max_retries: u32,
+    /// Calls each Keystone client of the process makes at once (default 16;
+    /// 0: no bound); more wait at most `http_connect_timeout`, then the
+    /// request is answered 503.
+    pub max_concurrent_keystone_calls: usize,
     /// Shared token cache servers (not yet supported: refused when set).
     pub memcached_servers: Vec<String>,
     /// CA bundle for https Keystone.
@@ -330,12 +337,14 @@ impl Default for KeystoneAuthtokenSection {
             interface: None,
             region_name: None,
             token_cache_time: layer.token_cache_time,
+            invalid_token_cache_time: layer.invalid_token_cache_time,
             delay_auth_decision: layer.delay_auth_decision,
             include_service_catalog: layer.include_service_catalog,
             service_token_roles: layer.service_token_roles,
             service_token_roles_required: layer.service_token_roles_required,
             http_connect_timeout: 10.0,
             http_request_max_retries: 3,
+            max_concurrent_keystone_calls: 16,
             memcached_servers: Vec::new(),
             cafile: None,
             insecure: false,
@@ -389,6 +398,7 @@ impl KeystoneAuthtokenSection {
         config.region_name = self.region_name.clone();
         config.http_connect_timeout = Duration::from_secs_f64(self.http_connect_timeout);
         config.http_request_max_retries = self.http_request_max_retries;
+        config.max_concurrent_calls = self.max_concurrent_keystone_calls;
         config.cafile = self.cafile.clone();
         config.insecure = self.insecure;
         let password = match (&self.password, &self.password_file) {
@@ -425,6 +435,7 @@ impl KeystoneAuthtokenSection {
             delay_auth_decision: self.delay_auth_decision,
             include_service_catalog: self.include_service_catalog,
             token_cache_time: self.token_cache_time,
+            invalid_token_cache_time: self.invalid_token_cache_time,
             service_token_roles: self.service_token_roles.clone(),
             service_token_roles_required: self.service_token_roles_required,
             token_cache_max_entries: self.token_cache_max_entries,
@@ -730,12 +741,14 @@ const KNOWN: &[(&str, &[&str])] = &[
             "interface",
             "region_name",
             "token_cache_time",
+            "invalid_token_cache_time",
             "delay_auth_decision",
             "include_service_catalog",
             "service_token_roles",
             "service_token_roles_required",
             "http_connect_timeout",
             "http_request_max_retries",
+            "max_concurrent_keystone_calls",
             "memcached_servers",
             "cafile",
             "insecure",

@@ -93,6 +93,9 @@ pub struct ClientStats {
     pub service_authentications: AtomicU64,
     /// Sum of call latencies, in microseconds.
     pub latency_micros: AtomicU64,
+    /// Calls that found every one of `max_concurrent_calls` in use for the
+    /// whole wait, and were refused without reaching Keystone.
+    pub busy: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -124,6 +127,8 @@ struct Inner {
     service: Mutex<Option<Arc<ServiceToken>>>,
     refresh: tokio::sync::Mutex<()>,
     stats: ClientStats,
+    /// `max_concurrent_calls` permits (`None`: unbounded).
+    permits: Option<tokio::sync::Semaphore>,
 }
 
 /// A typed async Keystone v3 client. Cheap to clone.
@@ -178,10 +183,12 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                config,
                 service: Mutex::new(None),
                 refresh: tokio::sync::Mutex::new(()),
                 stats: ClientStats::default(),
+                permits: (config.max_concurrent_calls > 0)
+                    .then(|| tokio::sync::Semaphore::new(config.max_concurrent_calls)),
+                config,
             }),
         })
     }
@@ -454,6 +461,25 @@ impl Client {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, Error> {
         let config = &self.inner.config;
+        // At most `max_concurrent_calls` at once, retries included: a flood of
+        // requests (distinct garbage tokens, random access keys) waits here
+        // instead of piling onto Keystone, and fails as unavailable when no
+        // call ends within the bound.
+        let _permit = match &self.inner.permits {
+            None => None,
+            Some(permits) => {
+                match tokio::time::timeout(config.http_connect_timeout, permits.acquire()).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => {
+                        self.inner.stats.busy.fetch_add(1, Ordering::Relaxed);
+                        return Err(Error::Busy {
+                            limit: config.max_concurrent_calls,
+                            waited: config.http_connect_timeout,
+                        });
+                    }
+                }
+            }
+        };
         let mut connect_failures = 0u32;
         let mut resent = false;
         loop {
@@ -687,6 +713,55 @@ mod tests {
         let err = client.probe().await.unwrap_err();
         assert!(err.is_unavailable(), "{err}");
         assert_eq!(client.stats().failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_bound_wait_then_fail_as_busy_without_reaching_keystone() {
+        use std::sync::atomic::AtomicUsize;
+        // A Keystone that accepts and never answers, counting connections.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                held.push(s);
+            }
+        });
+        let mut config = client_to(addr, 0, Duration::from_secs(1)).config().clone();
+        config.max_concurrent_calls = 2;
+        let client = Client::new(config).unwrap();
+        let started = std::time::Instant::now();
+        // Probes: calls that need no service token (validations wait for the
+        // one service authentication first, under its own lock).
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.probe().await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2, "two calls at once");
+        let mut busy = 0;
+        for call in calls {
+            let err = call.await.unwrap().unwrap_err();
+            assert!(err.is_unavailable(), "{err}");
+            if matches!(err, Error::Busy { limit: 2, .. }) {
+                busy += 1;
+            }
+        }
+        // The first two time out at 1 s; two more may start then; the rest
+        // waited a whole bound for a call and never reached Keystone.
+        assert!(busy >= 4, "{busy}");
+        assert!(accepted.load(Ordering::SeqCst) <= 4);
+        assert_eq!(client.stats().busy.load(Ordering::Relaxed), busy);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

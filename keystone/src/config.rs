@@ -150,6 +150,10 @@ pub struct ClientConfig {
     pub http_connect_timeout: Duration,
     /// Retries on connection errors (never on an answer).
     pub http_request_max_retries: u32,
+    /// Calls this client makes to Keystone at once; more wait for one to end,
+    /// at most `http_connect_timeout`, then fail as [`Error::Busy`](crate::Error::Busy)
+    /// (Keystone unavailable: a 503, never a 401). `0`: no bound.
+    pub max_concurrent_calls: usize,
     /// CA bundle (PEM) to trust for https.
     pub cafile: Option<PathBuf>,
     /// Skip TLS verification (tests only).
@@ -171,6 +175,7 @@ impl ClientConfig {
             region_name: None,
             http_connect_timeout: Duration::from_secs(10),
             http_request_max_retries: 3,
+            max_concurrent_calls: 16,
             cafile: None,
             insecure: false,
         }

@@ -25,6 +25,15 @@ pub enum Error {
         /// The bound that elapsed.
         after: Duration,
     },
+    /// Every one of the client's calls to Keystone was in use for the whole
+    /// wait (`max_concurrent_calls`): Keystone is not keeping up.
+    #[error("all {limit} calls to keystone stayed in use for {waited:?}")]
+    Busy {
+        /// The bound on calls at once.
+        limit: usize,
+        /// How long this call waited for one of them.
+        waited: Duration,
+    },
     /// Keystone answered with a server error.
     #[error("keystone answered {status} for {what}")]
     ServerError {
@@ -70,6 +79,7 @@ impl Error {
             self,
             Error::Unreachable { .. }
                 | Error::Timeout { .. }
+                | Error::Busy { .. }
                 | Error::ServerError { .. }
                 | Error::InvalidResponse { .. }
                 | Error::ServiceAuthRejected { .. }

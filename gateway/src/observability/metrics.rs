@@ -9,12 +9,14 @@
 //! | `heatgate_keystone_requests_total` | counter | `client` |
 //! | `heatgate_keystone_request_failures_total` | counter | `client` |
 //! | `heatgate_keystone_request_duration_seconds` | summary | `client` |
+//! | `heatgate_keystone_busy_total` | counter | `client` |
 //! | `heatgate_keystone_token_validations_total` | counter | `client` |
 //! | `heatgate_keystone_service_authentications_total` | counter | `client` |
 //! | `heatgate_auth_token_cache_hits_total` | counter | |
 //! | `heatgate_auth_token_cache_misses_total` | counter | |
 //! | `heatgate_auth_token_coalesced_total` | counter | |
 //! | `heatgate_auth_token_refused_locally_total` | counter | |
+//! | `heatgate_auth_token_invalid_cache_hits_total` | counter | |
 //! | `heatgate_auth_token_cached_tokens` | gauge | |
 //! | `heatgate_policy_denials_total` | counter | `rule` |
 //! | `heatgate_panics_total` | counter | `listener` |
@@ -343,6 +345,12 @@ impl Registry {
         }
         counter(
             out,
+            "heatgate_keystone_busy_total",
+            "Calls refused without reaching Keystone: every one of max_concurrent_keystone_calls stayed in use for the whole wait, by client.",
+            &|c| c.stats().busy.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
             "heatgate_keystone_token_validations_total",
             "Token validations asked of Keystone, by client.",
             &|c| c.stats().validations.load(Ordering::Relaxed),
@@ -380,6 +388,11 @@ impl Registry {
                 "heatgate_auth_token_refused_locally_total",
                 "Tokens refused without asking Keystone (size, characters, JWS).",
                 &stats.refused_locally,
+            ),
+            (
+                "heatgate_auth_token_invalid_cache_hits_total",
+                "Tokens refused because Keystone had just refused them (invalid_token_cache_time).",
+                &stats.invalid_hits,
             ),
         ] {
             out.family(name, "counter", help);

@@ -17,6 +17,10 @@ pub struct AuthTokenConfig {
     pub include_service_catalog: bool,
     /// Seconds a validated token is cached; -1 disables the cache (default 300).
     pub token_cache_time: i64,
+    /// Seconds a token Keystone refused is refused without asking again
+    /// (default 10; 0 disables). Keystone being unavailable is never
+    /// remembered.
+    pub invalid_token_cache_time: u64,
     /// Roles that make a service token count (default `["service"]`).
     pub service_token_roles: Vec<String>,
     /// Whether a service token without one of `service_token_roles` is refused (default true).
@@ -42,6 +46,7 @@ impl Default for AuthTokenConfig {
             delay_auth_decision: false,
             include_service_catalog: true,
             token_cache_time: 300,
+            invalid_token_cache_time: 10,
             service_token_roles: vec!["service".into()],
             service_token_roles_required: true,
             token_cache_max_entries: 100_000,

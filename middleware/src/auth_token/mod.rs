@@ -61,4 +61,6 @@ pub use headers::{
     SERVICE_CATALOG, SERVICE_IDENTITY_STATUS, SERVICE_TOKEN, STORAGE_TOKEN,
 };
 pub use service::{AuthToken, AuthTokenError, AuthTokenLayer, ResponseFuture};
-pub use validator::{TokenRejection, TokenValidator, ValidToken, ValidatorStats};
+pub use validator::{
+    TokenRejection, TokenValidator, ValidToken, ValidatorStats, INVALID_TOKEN_CACHE_TIME,
+};

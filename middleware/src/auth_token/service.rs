@@ -75,7 +75,8 @@ impl AuthTokenLayer {
             config.max_token_size,
             jws,
         )
-        .with_access_rules(config.service_type.is_some());
+        .with_access_rules(config.service_type.is_some())
+        .with_invalid_token_cache(Duration::from_secs(config.invalid_token_cache_time));
         Self::with_validator(config, validator)
     }
 

@@ -72,6 +72,9 @@ pub struct ValidatorStats {
     pub coalesced: AtomicU64,
     /// Tokens refused without asking Keystone (size, characters, JWS).
     pub refused_locally: AtomicU64,
+    /// Tokens refused because Keystone had just said they are not valid (the
+    /// invalid-token cache).
+    pub invalid_hits: AtomicU64,
 }
 
 /// Moka expires each entry at its token's `cached_until`.
@@ -104,6 +107,24 @@ pub struct TokenValidator {
     catalogs: Arc<CatalogInterner>,
     /// Send `OpenStack-Identity-Access-Rules` (see `with_access_rules`).
     access_rules: bool,
+    /// Tokens Keystone said are not valid, by sha256, for a short time (see
+    /// `with_invalid_token_cache`); `None`: not remembered.
+    invalid: Option<Cache<[u8; 32], ()>>,
+}
+
+/// How long, by default, a token Keystone refused is refused without asking
+/// again.
+pub const INVALID_TOKEN_CACHE_TIME: Duration = Duration::from_secs(10);
+/// How many refused tokens are remembered at most.
+const INVALID_TOKEN_CACHE_ENTRIES: u64 = 10_000;
+
+fn invalid_cache(time: Duration) -> Option<Cache<[u8; 32], ()>> {
+    (!time.is_zero()).then(|| {
+        Cache::builder()
+            .max_capacity(INVALID_TOKEN_CACHE_ENTRIES)
+            .time_to_live(time)
+            .build()
+    })
 }
 
 /// One copy of each distinct `X-Service-Catalog` value: the tokens of a
@@ -167,7 +188,19 @@ impl TokenValidator {
             stats: Arc::default(),
             catalogs: Arc::default(),
             access_rules: false,
+            invalid: invalid_cache(INVALID_TOKEN_CACHE_TIME),
         }
+    }
+
+    /// How long a token Keystone said is not valid is refused without asking
+    /// Keystone again (default [`INVALID_TOKEN_CACHE_TIME`]; zero: never).
+    /// A token never becomes valid later, so this only saves Keystone the
+    /// same question: a client repeating a bad token costs one call per
+    /// period. Keystone being unavailable is never remembered. At most
+    /// 10,000 tokens are remembered (by sha256).
+    pub fn with_invalid_token_cache(mut self, time: Duration) -> Self {
+        self.invalid = invalid_cache(time);
+        self
     }
 
     /// Whether whoever uses this validator's answers enforces application
@@ -222,6 +255,12 @@ impl TokenValidator {
                 return Ok(hit);
             }
             Box::pin(self.cache.invalidate(&key)).await;
+        }
+        if let Some(invalid) = &self.invalid {
+            if invalid.contains_key(&key) {
+                self.stats.invalid_hits.fetch_add(1, Ordering::Relaxed);
+                return Err(TokenRejection::Invalid);
+            }
         }
         // The miss path is boxed: its future (a Keystone call) is several kB,
         // and inline it would make every cached request allocate and move it.
@@ -285,7 +324,12 @@ impl TokenValidator {
         if !ran.load(Ordering::Relaxed) {
             self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
         }
-        outcome.map_err(|e| (*e).clone())
+        let outcome = outcome.map_err(|e| (*e).clone());
+        if let (Err(TokenRejection::Invalid), Some(invalid)) = (&outcome, &self.invalid) {
+            // Keystone's own "no" (a 503 is never remembered).
+            Box::pin(invalid.insert(key, ())).await;
+        }
+        outcome
     }
 }
 

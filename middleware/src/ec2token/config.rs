@@ -38,7 +38,10 @@ pub struct Ec2TokenConfig {
     /// trusted (seconds). A credential deleted in Keystone keeps working at most
     /// this long.
     pub credential_cache_time: u64,
-    /// Local mode: how long an unknown access key is remembered (seconds).
+    /// How long a refusal is remembered (seconds; 0: never): in local mode an
+    /// unknown access key; in keystone mode Keystone's refusal of an access
+    /// key, or of one exact signed request. Keystone being unavailable is
+    /// never remembered.
     pub negative_cache_time: u64,
     /// Local mode: the longest a token from `/v3/ec2tokens` is reused (seconds).
     pub token_cache_time: u64,

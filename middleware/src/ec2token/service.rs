@@ -10,6 +10,7 @@ use heatgate_keystone::{Client, Ec2Outcome, Secret};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Limited};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower::{Layer, Service};
 
@@ -55,8 +56,63 @@ pub enum Ec2TokenLayerError {
 }
 
 enum Verifier {
-    Keystone,
+    /// Keystone verifies every signature; its refusals are remembered for
+    /// `negative_cache_time` (see [`Refusals`]).
+    Keystone(Refusals),
     Local(Box<LocalVerifier>),
+}
+
+/// Keystone's recent refusals, so a client repeating a refused request (or
+/// an unknown access key) costs Keystone one call per `negative_cache_time`,
+/// not one per request. Keys are sha256s: of the access key for an unknown
+/// key (any signature with it fails), of the access key and signature for
+/// any other refusal (that exact signed request fails again). Keystone being
+/// unavailable is never remembered.
+struct Refusals {
+    cache: Option<moka::future::Cache<[u8; 32], Ec2Error>>,
+}
+
+impl Refusals {
+    fn new(config: &Ec2TokenConfig) -> Self {
+        let time = std::time::Duration::from_secs(config.negative_cache_time);
+        Self {
+            cache: (!time.is_zero()).then(|| {
+                moka::future::Cache::builder()
+                    .max_capacity(config.cache_max_entries)
+                    .time_to_live(time)
+                    .build()
+            }),
+        }
+    }
+
+    fn key(access: &str, signature: Option<&str>) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        hash.update(access.as_bytes());
+        if let Some(signature) = signature {
+            hash.update([0]);
+            hash.update(signature.as_bytes());
+        }
+        hash.finalize().into()
+    }
+
+    async fn get(&self, creds: &Ec2Credentials) -> Option<Ec2Error> {
+        let cache = self.cache.as_ref()?;
+        if let Some(e) = cache.get(&Self::key(&creds.access, None)).await {
+            return Some(e);
+        }
+        cache
+            .get(&Self::key(&creds.access, Some(&creds.signature)))
+            .await
+    }
+
+    async fn remember(&self, creds: &Ec2Credentials, refusal: &Ec2Error) {
+        let Some(cache) = &self.cache else { return };
+        let key = match refusal {
+            Ec2Error::UnknownAccessKey => Self::key(&creds.access, None),
+            _ => Self::key(&creds.access, Some(&creds.signature)),
+        };
+        cache.insert(key, refusal.clone()).await;
+    }
 }
 
 struct Shared {
@@ -126,7 +182,7 @@ impl Ec2TokenLayer {
             .unwrap_or_else(|| client.config().auth_url.to_string());
         let auth_url = HeaderValue::from_str(&uri).map_err(|_| Ec2TokenLayerError::AuthUri)?;
         let verifier = match config.verify {
-            VerifyMode::Keystone => Verifier::Keystone,
+            VerifyMode::Keystone => Verifier::Keystone(Refusals::new(&config)),
             VerifyMode::Local => {
                 Verifier::Local(Box::new(LocalVerifier::new(client.clone(), &config)))
             }
@@ -163,7 +219,7 @@ impl Ec2TokenLayer {
     pub fn local_stats(&self) -> Option<&LocalStats> {
         match &self.shared.verifier {
             Verifier::Local(l) => Some(l.stats()),
-            Verifier::Keystone => None,
+            Verifier::Keystone(_) => None,
         }
     }
 
@@ -412,24 +468,42 @@ impl Shared {
             .map_err(|_| Ec2Error::AccessDenied("time stamp out of bounds"))?;
         match &self.verifier {
             Verifier::Local(local) => local.verify(creds, &prepared).await,
-            Verifier::Keystone => match self.client.ec2_tokens(creds).await {
-                Ok(Ec2Outcome::Accepted(a)) => {
-                    let a = *a;
-                    Ok(Verified {
-                        token: a.token,
-                        body: Arc::new(a.body),
-                    })
+            Verifier::Keystone(refusals) => {
+                if let Some(refusal) = refusals.get(creds).await {
+                    return Err(refusal);
                 }
-                Ok(other) => Err(keystone_refusal(&other)),
-                Err(e) if e.is_unavailable() => {
-                    tracing::warn!(error = %e, "keystone cannot verify an EC2 signature");
-                    Err(Ec2Error::Unavailable)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "keystone refused an EC2 signature");
-                    Err(Ec2Error::AccessDenied("keystone refused the request"))
-                }
-            },
+                self.ask_keystone(creds, refusals).await
+            }
+        }
+    }
+
+    /// `/v3/ec2tokens`, remembering a refusal (never an unavailable Keystone).
+    async fn ask_keystone(
+        &self,
+        creds: &Ec2Credentials,
+        refusals: &Refusals,
+    ) -> Result<Verified, Ec2Error> {
+        match self.client.ec2_tokens(creds).await {
+            Ok(Ec2Outcome::Accepted(a)) => {
+                let a = *a;
+                Ok(Verified {
+                    token: a.token,
+                    body: Arc::new(a.body),
+                })
+            }
+            Ok(other) => {
+                let refusal = keystone_refusal(&other);
+                refusals.remember(creds, &refusal).await;
+                Err(refusal)
+            }
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "keystone cannot verify an EC2 signature");
+                Err(Ec2Error::Unavailable)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "keystone refused an EC2 signature");
+                Err(Ec2Error::AccessDenied("keystone refused the request"))
+            }
         }
     }
 }

@@ -1,9 +1,13 @@
-//! Slow clients against `heatgate proxy` (a real process, a real Keystone):
-//! a body that trickles in one byte a second is cut off at `[gateway]
-//! request_body_timeout` and answered 408, on the CFN listener (where
-//! ec2token reads the body before anything is authenticated, so no credential
-//! is needed to try) and on the REST listener (where the body streams to the
-//! upstream).
+//! Slow clients and floods against `heatgate proxy` (a real process, a real
+//! Keystone):
+//! - a body that trickles in one byte a second is cut off at `[gateway]
+//!   request_body_timeout` and answered 408, on the CFN listener (where
+//!   ec2token reads the body before anything is authenticated, so no
+//!   credential is needed to try) and on the REST listener (where the body
+//!   streams to the upstream);
+//! - a bad token or signature repeated, one request after another or all at
+//!   once, costs Keystone one call (`invalid_token_cache_time`,
+//!   `[ec2authtoken] negative_cache_time`), counted through the metrics.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,17 +18,27 @@ use heatgate_tests::process::Process;
 use heatgate_tests::{Keystone, Recorder};
 
 fn proxy(keystone: &Keystone, rest: &Recorder, cfn: &Recorder) -> Process {
+    proxy_with(keystone, rest, cfn, "")
+}
+
+/// The proxy with both listeners (and a metrics listener when `gateway`, added
+/// to its `[gateway]` section, names one).
+fn proxy_with(keystone: &Keystone, rest: &Recorder, cfn: &Recorder, gateway: &str) -> Process {
     let heat = &keystone.fixtures.heat;
-    let dir = std::env::temp_dir().join(format!("heatgate-slow-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "heatgate-floods-{}-{}",
+        std::process::id(),
+        gateway.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("heatgate.toml");
     std::fs::write(
         &file,
         format!(
-            "[gateway]\nrequest_body_timeout = 2\n\n[keystone_authtoken]\nauth_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nproject_name = \"service\"\nuser_domain_id = \"default\"\nproject_domain_id = \"default\"\n",
+            "[gateway]\nrequest_body_timeout = 2\n{gateway}\n\n[keystone_authtoken]\nauth_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nproject_name = \"service\"\nuser_domain_id = \"default\"\nproject_domain_id = \"default\"\n",
             keystone.auth_url(),
             heat.username,
-            heat.password
+            heat.password,
         ),
     )
     .unwrap();
@@ -40,11 +54,83 @@ fn proxy(keystone: &Keystone, rest: &Recorder, cfn: &Recorder) -> Process {
         .args(["--listen", "127.0.0.1:0", "--cfn-listen", "127.0.0.1:0"])
         .arg("--config")
         .arg(&file);
-    Process::start(
-        command,
-        &["listening on http://", "cfn listening on http://"],
-    )
-    .unwrap()
+    let mut lines = vec!["listening on http://", "cfn listening on http://"];
+    if gateway.contains("metrics_listen") {
+        lines.push("metrics listening on http://");
+    }
+    Process::start(command, &lines).unwrap()
+}
+
+/// The value of the sample `name{labels}` in the proxy's metrics (0 when
+/// absent).
+async fn metric(gw: &Process, sample: &str) -> f64 {
+    let text = reqwest::get(gw.url(2, "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_repeated_bad_token_or_signature_costs_keystone_one_call() {
+    let keystone = Keystone::shared();
+    let (rest, cfn) = (Recorder::start().await, Recorder::start().await);
+    let gw = proxy_with(keystone, &rest, &cfn, "metrics_listen = \"127.0.0.1:0\"");
+    let http = reqwest::Client::new();
+    let project = keystone.fixtures.demo.project_id.clone().unwrap();
+    let url = gw.url(0, &format!("/v1/{project}/stacks"));
+    let validations = "heatgate_keystone_token_validations_total{client=\"auth_token\"}";
+
+    // One after another.
+    for _ in 0..20 {
+        let r = http
+            .get(&url)
+            .header("x-auth-token", "gAAAAA-never-issued-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    assert_eq!(metric(&gw, validations).await, 1.0, "{}", gw.log());
+    let hits = "heatgate_auth_token_invalid_cache_hits_total";
+    assert_eq!(metric(&gw, hits).await, 19.0);
+
+    // All at once: one call too (shared, then remembered).
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            http.get(&url)
+                .header("x-auth-token", "gAAAAA-never-issued-2")
+                .send()
+        })
+        .collect();
+    for r in futures_util::future::join_all(burst).await {
+        assert_eq!(r.unwrap().status().as_u16(), 401);
+    }
+    assert_eq!(metric(&gw, validations).await, 2.0);
+    assert!(rest.requests().is_empty());
+
+    // A signed request with an access key Keystone does not know, ten times
+    // (any signature: the key itself is refused): one ec2tokens call.
+    let calls = "heatgate_keystone_requests_total{client=\"ec2token\"}";
+    let host = gw.addrs[1].to_string();
+    for _ in 0..10 {
+        let target = heatgate_tests::signing::sigv2_query_url(
+            &host,
+            "0123456789abcdef-unknown",
+            "secret",
+            &[("Action", "ListStacks"), ("Version", "2010-05-15")],
+        );
+        let r = http.get(&target).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        assert!(r.text().await.unwrap().contains("InvalidClientTokenId"));
+    }
+    // The service user's authentication, then one ec2tokens call.
+    assert_eq!(metric(&gw, calls).await, 2.0, "{}", gw.log());
+    assert!(cfn.requests().is_empty());
 }
 
 /// Sends `head` (declaring a 100,000-byte body), then one byte a second
