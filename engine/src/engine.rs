@@ -368,6 +368,10 @@ impl Engine {
             if let Some(sealed) = &row.trust_id_enc {
                 self.delete_trust(sealed).await;
             }
+            // Another create of the same name won the race past `name_taken`.
+            if e.is_unique_violation() {
+                return Err(EngineError::StackExists(row.name));
+            }
             return Err(e.into());
         }
         self.inner

@@ -40,6 +40,16 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the database refused a row that would repeat a unique key (a
+    /// live stack's name in its project).
+    pub fn is_unique_violation(&self) -> bool {
+        self.0
+            .as_database_error()
+            .is_some_and(|e| e.is_unique_violation())
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Locks `<database>.lock` for this process, or says who holds it.
@@ -1092,6 +1102,55 @@ mod tests {
         assert!(!store.name_taken("p1", "web").await.unwrap());
         let gone = store.stack_any("s1").await.unwrap().unwrap();
         assert_eq!(gone.stack_status(), "DELETE_COMPLETE");
+    }
+
+    #[tokio::test]
+    async fn a_live_name_is_taken_once_per_project_and_older_twins_are_renamed() {
+        let store = Store::in_memory().await.unwrap();
+        store.insert_stack(&stack("s1", "web", "p1")).await.unwrap();
+        let twin = store
+            .insert_stack(&stack("s2", "web", "p1"))
+            .await
+            .unwrap_err();
+        assert!(twin.is_unique_violation(), "{twin}");
+        store.insert_stack(&stack("s3", "web", "p2")).await.unwrap();
+        store.mark_stack_deleted("s1").await.unwrap();
+        store.insert_stack(&stack("s4", "web", "p1")).await.unwrap();
+
+        // A database from before the unique index, holding twins already:
+        // migrated, the oldest keeps its name and the others are renamed.
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let all = sqlx::migrate!("./migrations");
+        let before = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(all.migrations[..3].to_vec()),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before.run(&pool).await.unwrap();
+        for (id, created) in [("aaaaaaaa-1", "2024-01-01"), ("bbbbbbbb-2", "2024-01-02")] {
+            sqlx::query(
+                "INSERT INTO stacks (id, name, tenant, owner_user_id, action, status, template, \
+                 parameters, deferred_auth_method, created_at) \
+                 VALUES (?, 'web', 'p1', 'u', 'CREATE', 'COMPLETE', '{}', '{}', 'trusts', ?)",
+            )
+            .bind(id)
+            .bind(created)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        all.run(&pool).await.unwrap();
+        let names: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM stacks ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            names,
+            [
+                ("aaaaaaaa-1".to_owned(), "web".to_owned()),
+                ("bbbbbbbb-2".to_owned(), "web-bbbbbbbb".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

@@ -1199,3 +1199,90 @@ async fn password_deferred_auth_without_a_password_is_refused_for_stacks_that_ne
     )
     .await;
 }
+
+const NOTHING: &str =
+    "heat_template_version: 2018-08-31\nresources:\n  nothing:\n    type: OS::Heat::None\n";
+
+#[tokio::test]
+async fn concurrent_creates_of_one_name_make_one_stack_and_leave_one_trust() {
+    let keystone = Keystone::shared();
+    let s = serve(keystone, "race");
+    // A user of its own, so that the trusts counted are this test's only.
+    let f = &keystone.fixtures;
+    let project = f.demo.project_id.clone().unwrap();
+    let name = format!("race-{}", std::process::id());
+    let (status, v) = keystone
+        .admin_json(
+            reqwest::Method::POST,
+            "users",
+            Some(json!({"user": {"name": name, "domain_id": "default", "password": "race-pw-1"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let user_id = v["user"]["id"].as_str().unwrap().to_owned();
+    for role in ["member", "reader"] {
+        let (status, v) = keystone
+            .admin_json(
+                reqwest::Method::PUT,
+                &format!("projects/{project}/users/{user_id}/roles/{}", f.roles[role]),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{v}");
+    }
+    let user = heatgate_tests::User {
+        user_id: user_id.clone(),
+        username: name.clone(),
+        password: "race-pw-1".into(),
+        domain_id: "default".into(),
+        project_id: Some(project.clone()),
+        project_name: None,
+    };
+    let token = token_of(keystone, &user).await;
+
+    let stacks = s.url(&format!("/v1/{project}/stacks"));
+    let creates: Vec<_> = (0..8)
+        .map(|_| {
+            call(
+                reqwest::Method::POST,
+                &stacks,
+                &token,
+                Some(json!({"stack_name": "twin", "template": NOTHING, "parameters": {}})),
+            )
+        })
+        .collect();
+    let answers = futures_util::future::join_all(creates).await;
+    let created = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 201)
+        .count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    for (status, v, _) in &answers {
+        if *status != 201 {
+            assert_eq!(*status, 409, "{v}");
+            assert_eq!(v["error"]["type"], "StackExists", "{v}");
+        }
+    }
+    let (_, list) = get(&s.url(&format!("/v1/{project}/stacks")), &token).await;
+    let twins = list["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["stack_name"] == "twin")
+        .count();
+    assert_eq!(twins, 1, "{list}");
+    // Every loser's trust was deleted: the user is the trustor of one.
+    let (status, trusts) = admin_get(
+        keystone,
+        "OS-TRUST/trusts",
+        &[("trustor_user_id", user_id.as_str())],
+    )
+    .await;
+    assert_eq!(status, 200, "{trusts}");
+    assert_eq!(trusts["trusts"].as_array().unwrap().len(), 1, "{trusts}");
+}
