@@ -15,7 +15,7 @@ use crate::config::{DeferredAuth, EngineConfig};
 use crate::crypt::Keyring;
 use crate::error::EngineError;
 use crate::stack_users::StackDomain;
-use crate::store::{now, ResourceRow, StackRow, Store};
+use crate::store::{now, NewEvent, ResourceRow, StackRow, Store};
 use crate::template;
 
 /// Who is asking: the verified identity, reduced to what the engine uses.
@@ -535,31 +535,34 @@ impl Engine {
             crate::lifecycle::parse_signal(&res.type_name, body, cfn_waitcondition)?;
         let details = data.clone();
         let data = data.map(|d| d.to_string());
-        let row = self
+        // The signal and its event in one transaction; a client retrying the
+        // same signal (same id, same content) is answered the same and
+        // recorded once.
+        let (_, recorded) = self
             .inner
             .store
-            .add_signal(
+            .record_signal(
                 &stack.id,
                 resource_name,
                 id.as_deref(),
                 &status,
                 reason.as_deref(),
                 data.as_deref(),
+                |row| {
+                    Some(NewEvent {
+                        resource_name: resource_name.to_owned(),
+                        resource_type: res.type_name.clone(),
+                        physical_id: res.physical_id.clone(),
+                        action: "SIGNAL".into(),
+                        status: "COMPLETE".into(),
+                        reason: signal_event_reason(&res, row, details.as_ref()),
+                    })
+                },
             )
             .await?;
-        self.inner
-            .store
-            .add_event(
-                &stack.id,
-                resource_name,
-                &res.type_name,
-                res.physical_id.as_deref(),
-                "SIGNAL",
-                "COMPLETE",
-                &signal_event_reason(&res, &row, details.as_ref()),
-            )
-            .await?;
-        self.waiter(&stack.id, resource_name).notify_waiters();
+        if recorded {
+            self.waiter(&stack.id, resource_name).notify_waiters();
+        }
         Ok(())
     }
 

@@ -40,6 +40,46 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+/// An event to write (see [`Store::record_signal`]).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The resource (or the stack's name, for the stack itself).
+    pub resource_name: String,
+    /// Its type.
+    pub resource_type: String,
+    /// Its physical id.
+    pub physical_id: Option<String>,
+    /// `SIGNAL`, `CREATE`, ...
+    pub action: String,
+    /// `COMPLETE`, ...
+    pub status: String,
+    /// The event's reason.
+    pub reason: String,
+}
+
+async fn insert_event(
+    connection: &mut sqlx::SqliteConnection,
+    stack_id: &str,
+    e: &NewEvent,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO events (id, stack_id, resource_name, resource_type, physical_id, action, \
+         status, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(stack_id)
+    .bind(&e.resource_name)
+    .bind(&e.resource_type)
+    .bind(&e.physical_id)
+    .bind(&e.action)
+    .bind(&e.status)
+    .bind(&e.reason)
+    .bind(now())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 impl StoreError {
     /// Whether the database refused a row that would repeat a unique key (a
     /// live stack's name in its project).
@@ -754,22 +794,16 @@ impl Store {
         reason: &str,
     ) -> Result<()> {
         let _written = self.cache.written();
-        sqlx::query(
-            "INSERT INTO events (id, stack_id, resource_name, resource_type, physical_id, action, \
-             status, reason, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(stack_id)
-        .bind(resource_name)
-        .bind(resource_type)
-        .bind(physical_id)
-        .bind(action)
-        .bind(status)
-        .bind(reason)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut connection = self.pool.acquire().await?;
+        let event = NewEvent {
+            resource_name: resource_name.to_owned(),
+            resource_type: resource_type.to_owned(),
+            physical_id: physical_id.map(str::to_owned),
+            action: action.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+        };
+        insert_event(&mut connection, stack_id, &event).await
     }
 
     /// A stack's events in order.
@@ -798,6 +832,36 @@ impl Store {
         reason: Option<&str>,
         data: Option<&str>,
     ) -> Result<SignalRow> {
+        self.record_signal(
+            stack_id,
+            resource_name,
+            signal_id,
+            status,
+            reason,
+            data,
+            |_| None,
+        )
+        .await
+        .map(|(row, _)| row)
+    }
+
+    /// [`add_signal`](Self::add_signal), with the event `event` describes
+    /// for the stored row written in the same transaction (a signal is never
+    /// recorded without its event, nor the other way round). A signal with
+    /// an explicit id that repeats the latest of that id exactly (status,
+    /// reason and data: a client retrying) is not recorded again: the stored
+    /// row is returned, with `false`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_signal(
+        &self,
+        stack_id: &str,
+        resource_name: &str,
+        signal_id: Option<&str>,
+        status: &str,
+        reason: Option<&str>,
+        data: Option<&str>,
+        event: impl FnOnce(&SignalRow) -> Option<NewEvent>,
+    ) -> Result<(SignalRow, bool)> {
         let _written = self.cache.written();
         let mut tx = self.pool.begin().await?;
         // Take the write lock first, so the count cannot race.
@@ -807,6 +871,25 @@ impl Store {
             .bind(resource_name)
             .execute(&mut *tx)
             .await?;
+        if let Some(id) = signal_id {
+            let latest: Option<SignalRow> = sqlx::query_as(
+                "SELECT seq, stack_id, resource_name, signal_id, status, reason, data, \
+                 created_at FROM signal_latest \
+                 WHERE stack_id = ? AND resource_name = ? AND signal_id = ?",
+            )
+            .bind(stack_id)
+            .bind(resource_name)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(latest) = latest {
+                let same_reason = reason.is_none_or(|r| r == latest.reason);
+                if latest.status == status && same_reason && latest.data.as_deref() == data {
+                    tx.rollback().await?;
+                    return Ok((latest, false));
+                }
+            }
+        }
         // Heat: len(metadata) + 1, the number of distinct ids so far + 1.
         let n: i64 = sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM signal_latest WHERE stack_id = ? AND resource_name = ?",
@@ -853,8 +936,11 @@ impl Store {
         .bind(&row.created_at)
         .execute(&mut *tx)
         .await?;
+        if let Some(e) = event(&row) {
+            insert_event(&mut tx, stack_id, &e).await?;
+        }
         tx.commit().await?;
-        Ok(row)
+        Ok((row, true))
     }
 
     /// The latest signal of each id a resource received, in the order the
@@ -1151,6 +1237,56 @@ mod tests {
                 ("bbbbbbbb-2".to_owned(), "web-bbbbbbbb".to_owned())
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_signal_is_recorded_once_with_its_one_event() {
+        let store = Store::in_memory().await.unwrap();
+        store.insert_stack(&stack("s1", "web", "p1")).await.unwrap();
+        let event = |row: &SignalRow| {
+            Some(NewEvent {
+                resource_name: "h".into(),
+                resource_type: "OS::Heat::WaitConditionHandle".into(),
+                physical_id: None,
+                action: "SIGNAL".into(),
+                status: "COMPLETE".into(),
+                reason: format!("Signal: status:{} reason:{}", row.status, row.reason),
+            })
+        };
+        let record = |status: &'static str| {
+            store.record_signal(
+                "s1",
+                "h",
+                Some("i1"),
+                status,
+                Some("ok"),
+                Some("\"d\""),
+                event,
+            )
+        };
+        let (first, recorded) = record("SUCCESS").await.unwrap();
+        assert!(recorded);
+        // A client retrying: the same answer, nothing more stored.
+        let (again, recorded) = record("SUCCESS").await.unwrap();
+        assert!(!recorded);
+        assert_eq!(again.seq, first.seq);
+        assert_eq!(store.signals("s1", "h").await.unwrap().len(), 1);
+        assert_eq!(store.events("s1").await.unwrap().len(), 1);
+        // The same id with other content is a new signal (it replaces the latest).
+        let (_, recorded) = record("FAILURE").await.unwrap();
+        assert!(recorded);
+        assert_eq!(store.signals("s1", "h").await.unwrap().len(), 2);
+        assert_eq!(store.latest_signals("s1", "h").await.unwrap().len(), 1);
+        assert_eq!(store.events("s1").await.unwrap().len(), 2);
+        // Without an id, every signal is new.
+        for _ in 0..2 {
+            let (_, recorded) = store
+                .record_signal("s1", "h", None, "SUCCESS", None, None, event)
+                .await
+                .unwrap();
+            assert!(recorded);
+        }
+        assert_eq!(store.events("s1").await.unwrap().len(), 4);
     }
 
     #[tokio::test]
