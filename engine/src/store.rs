@@ -375,6 +375,21 @@ impl Store {
         Self::connect(options, 8).await
     }
 
+    /// Reads the database (a row lookup in the stacks table through the
+    /// pool): `Ok` when it can serve, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT COUNT(*) FROM stacks WHERE id = ''")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes every connection: later calls fail (shutdown, and tests of
+    /// what an unavailable database looks like).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// A private in-memory database (tests and examples).
     pub async fn in_memory() -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);

@@ -96,8 +96,8 @@ pub fn run_engine(args: EngineArgs) -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_error(e),
             };
-        let (rest, cfn) = match engine_routers(&config, engine_config).await {
-            Ok(routers) => routers,
+        let (rest, cfn, _store) = match engine_routers(&config, engine_config).await {
+            Ok(started) => started,
             Err(e) => return config_error(e),
         };
         let listeners = vec![

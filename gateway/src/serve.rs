@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use heatgate_engine::store::Store;
 use heatgate_engine::{DeferredAuth, Engine, EngineConfig};
 use heatgate_keystone::Secret;
 use heatgate_middleware::policy::{spawn_reloader, EnforcerSource};
@@ -166,21 +167,22 @@ pub fn policy_store(config: &Config) -> Result<Arc<PolicyStore>, ConfigError> {
 }
 
 /// Starts the engine and returns its REST and CFN routers (policy and the
-/// dual-path lookup composed in, no authentication), with the policy files
-/// watched for changes.
+/// dual-path lookup composed in, no authentication) and its database, with
+/// the policy files watched for changes.
 pub(crate) async fn engine_routers(
     config: &Config,
     engine_config: EngineConfig,
-) -> Result<(axum::Router, axum::Router), ConfigError> {
+) -> Result<(axum::Router, axum::Router, Store), ConfigError> {
     let policy = policy_store(config)?;
     spawn_reloader(policy.clone(), Duration::from_secs(2));
     let engine = Engine::start(engine_config)
         .await
         .map_err(|e| ConfigError(format!("engine: {e}")))?;
     let source: Arc<dyn EnforcerSource> = policy;
+    let store = engine.store().clone();
     let rest = heatgate_engine::api::rest::router(engine.clone(), source.clone());
     let cfn = heatgate_engine::api::cfn::router(engine, source);
-    Ok((rest, cfn))
+    Ok((rest, cfn, store))
 }
 
 /// `heatgate serve`.
@@ -227,11 +229,11 @@ pub fn run_serve(args: ServeArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => return config_error(e),
         };
-        let (rest, cfn) = match engine_routers(&config, engine_config).await {
-            Ok(routers) => routers,
+        let (rest, cfn, store) = match engine_routers(&config, engine_config).await {
+            Ok(started) => started,
             Err(e) => return config_error(e),
         };
-        let health = match Health::new(&config.keystone_authtoken) {
+        let health = match Health::with_database(&config.keystone_authtoken, store) {
             Ok(h) => h,
             Err(e) => return config_error(e),
         };

@@ -3,7 +3,9 @@
 //! one-line reason when it cannot. `HEAD` answers the same status, bodiless.
 //!
 //! The gateway can serve when Keystone answers: a cheap GET of `auth_url`
-//! (Keystone's version document, no token). The verdict is kept for
+//! (Keystone's version document, no token); with the engine in the same
+//! process (`heatgate serve`), also when the engine's database answers a
+//! read. The verdict is kept for
 //! [`CACHE_TIME`], and concurrent checks share one probe, so that the
 //! endpoint (unauthenticated) cannot be used to hammer Keystone. The reason
 //! given to callers is generic; the detail (endpoint, error) is logged.
@@ -19,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::future::Either;
+use heatgate_engine::store::Store;
 use heatgate_keystone::{Client, Error};
 use http::{header, HeaderValue, Request, StatusCode};
 use tower::Service;
@@ -46,6 +49,8 @@ pub struct Health {
     client: Client,
     cache_time: Duration,
     last: tokio::sync::Mutex<Option<(Instant, Verdict)>>,
+    /// The engine's database, when the engine runs in this process.
+    database: Option<Store>,
 }
 
 impl Health {
@@ -61,13 +66,31 @@ impl Health {
         Ok(Arc::new(Self::with_client(client, CACHE_TIME)))
     }
 
+    /// [`new`](Self::new), checking the engine's database `store` too.
+    pub fn with_database(
+        section: &KeystoneAuthtokenSection,
+        store: Store,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let keystone_only = Self::new(section)?;
+        Ok(Arc::new(
+            Self::with_client(keystone_only.client.clone(), CACHE_TIME).checking(store),
+        ))
+    }
+
     /// A check through `client`, reusing verdicts for `cache_time`.
     pub fn with_client(client: Client, cache_time: Duration) -> Self {
         Self {
             client,
             cache_time,
             last: tokio::sync::Mutex::new(None),
+            database: None,
         }
+    }
+
+    /// This check, with the engine's database `store` checked too.
+    pub fn checking(mut self, store: Store) -> Self {
+        self.database = Some(store);
+        self
     }
 
     /// The current verdict (probing Keystone at most once per cache time).
@@ -87,7 +110,7 @@ impl Health {
                 );
                 Verdict::Unavailable("keystone answers with a server error")
             }
-            Ok(_) => Verdict::Healthy,
+            Ok(_) => self.check_database().await,
             Err(e) => {
                 tracing::warn!(error = %e, "healthcheck: keystone cannot be reached");
                 Verdict::Unavailable(match e {
@@ -98,6 +121,24 @@ impl Health {
         };
         *last = Some((Instant::now(), verdict.clone()));
         verdict
+    }
+
+    /// The database's part of the verdict (healthy when there is none).
+    async fn check_database(&self) -> Verdict {
+        let Some(store) = &self.database else {
+            return Verdict::Healthy;
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, store.ping()).await {
+            Ok(Ok(())) => Verdict::Healthy,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "healthcheck: the engine database cannot be read");
+                Verdict::Unavailable("the engine database is unavailable")
+            }
+            Err(_) => {
+                tracing::warn!("healthcheck: the engine database did not answer in time");
+                Verdict::Unavailable("the engine database did not answer in time")
+            }
+        }
     }
 
     /// `GET /healthcheck` (and `HEAD`) in front of `app` (a router or any
@@ -283,6 +324,23 @@ mod tests {
             CACHE_TIME,
         );
         assert_eq!(redirecting.check().await, Verdict::Healthy);
+    }
+
+    #[tokio::test]
+    async fn unavailable_when_the_engine_database_cannot_be_read() {
+        let store = Store::in_memory().await.unwrap();
+        let health = Health::with_client(
+            client(keystone(StatusCode::OK).await),
+            Duration::from_millis(10),
+        )
+        .checking(store.clone());
+        assert_eq!(health.check().await, Verdict::Healthy);
+        store.close().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            health.check().await,
+            Verdict::Unavailable("the engine database is unavailable")
+        );
     }
 
     #[tokio::test]

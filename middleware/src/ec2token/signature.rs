@@ -780,12 +780,12 @@ pub fn check_freshness(
     if let Some(stamp) = stamp {
         let t = parse_isotime(stamp).ok_or(Stale::Invalid)?;
         // A client's time can be any year the parser takes: every sum is
-        // checked, and one past the representable range counts as "later
-        // than any limit" (too far ahead), never as a panic.
+        // checked, and a limit past the end of the representable range is
+        // one no time reaches (never a panic).
         if later(t, rules.max_age).is_some_and(|limit| now > limit) {
             return Err(Stale::TooOld);
         }
-        if later(now, rules.max_skew).is_none_or(|limit| t > limit) {
+        if later(now, rules.max_skew).is_some_and(|limit| t > limit) {
             return Err(Stale::InFuture);
         }
         signed_at = Some(t);
@@ -811,7 +811,7 @@ pub fn check_freshness(
             .and_then(parse_isotime)
             .or(signed_at)
             .ok_or(Stale::Invalid)?;
-        if later(start, seconds).is_none_or(|end| now > end) {
+        if later(start, seconds).is_some_and(|end| now > end) {
             return Err(Stale::Expired);
         }
     }
@@ -1308,6 +1308,20 @@ mod tests {
                 }
             }
         }
+        // Limits too large to add to a date are no limit, not a refusal of
+        // everything.
+        let unlimited = Freshness {
+            max_age: Duration::MAX,
+            max_skew: Duration::MAX,
+            max_expires: Duration::MAX,
+        };
+        let mut creds = spec_v2();
+        let at = parse_isotime("2024-01-02T03:04:05Z").unwrap();
+        assert_eq!(check_freshness(&creds, at, &unlimited), Ok(()));
+        creds
+            .params
+            .insert("Timestamp".into(), "9999-12-31T23:59:59Z".into());
+        assert_eq!(check_freshness(&creds, at, &unlimited), Ok(()));
         // And the answers are refusals where they must be.
         let now = OffsetDateTime::now_utc();
         let mut creds = spec_v2();
