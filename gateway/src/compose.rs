@@ -207,18 +207,8 @@ pub fn cfn<S: Served + Sync>(config: &Config, inner: S) -> Result<impl Served + 
     registry().keystone_client("ec2token", &client);
     let section = &config.keystone_authtoken;
     let auth = section.layer_config();
-    let validator = TokenValidator::new(
-        client.clone(),
-        u64::try_from(auth.token_cache_time)
-            .ok()
-            .map(Duration::from_secs),
-        auth.token_cache_max_entries,
-        auth.include_service_catalog,
-        auth.max_token_size,
-        None,
-    )
-    .with_access_rules(auth.service_type.is_some())
-    .with_invalid_token_cache(Duration::from_secs(auth.invalid_token_cache_time));
+    let validator = TokenValidator::from_config(client.clone(), &auth)
+        .map_err(|e| ConfigError(format!("[keystone_authtoken] {e}")))?;
     let layer = Ec2TokenLayer::new(config.ec2authtoken.clone(), client)
         .map_err(|e| ConfigError(format!("[ec2authtoken] {e}")))?
         .unsigned(Unsigned::ValidateToken {

@@ -193,20 +193,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for AuthPassword<S> {
     }
 }
 
-impl<S> AuthPassword<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_accessors!(AuthPassword);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthPassword<S>
 where

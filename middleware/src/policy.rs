@@ -243,20 +243,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Policy<S> {
     }
 }
 
-impl<S> Policy<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_accessors!(Policy);
 
 /// The credentials Heat hands oslo.policy for `identity`, with `is_admin`
 /// evaluated by `enforcer`'s `context_is_admin`.

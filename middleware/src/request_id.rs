@@ -151,22 +151,9 @@ impl<S> SetRequestId<S> {
     pub fn layer() -> SetRequestIdLayer {
         SetRequestIdLayer::new()
     }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
 }
+
+crate::inner_accessors!(SetRequestId);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SetRequestId<S>
 where

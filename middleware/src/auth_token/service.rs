@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::body::Body;
 use futures_util::future::BoxFuture;
@@ -20,7 +19,7 @@ use super::headers::{
     STORAGE_TOKEN,
 };
 use super::hot::{self, HotKey};
-use super::jws::{JwsKeyError, JwsKeys};
+use super::jws::JwsKeyError;
 use super::response;
 use super::validator::{TokenRejection, TokenValidator, ValidToken};
 use crate::context::{AuthMethod, AuthStatus, Identity, ServiceIdentity};
@@ -60,23 +59,7 @@ pub struct AuthTokenLayer {
 impl AuthTokenLayer {
     /// Builds the layer: `client` must carry the service credentials.
     pub fn new(config: AuthTokenConfig, client: Client) -> Result<Self, AuthTokenError> {
-        let jws = match &config.jws_public_key_repository {
-            Some(dir) => Some(JwsKeys::load(dir)?),
-            None => None,
-        };
-        let cache_time = u64::try_from(config.token_cache_time)
-            .ok()
-            .map(Duration::from_secs);
-        let validator = TokenValidator::new(
-            client,
-            cache_time,
-            config.token_cache_max_entries,
-            config.include_service_catalog,
-            config.max_token_size,
-            jws,
-        )
-        .with_access_rules(config.service_type.is_some())
-        .with_invalid_token_cache(Duration::from_secs(config.invalid_token_cache_time));
+        let validator = TokenValidator::from_config(client, &config)?;
         Self::with_validator(config, validator)
     }
 
@@ -127,22 +110,7 @@ pub struct AuthToken<S> {
     shared: Arc<Shared>,
 }
 
-impl<S> AuthToken<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_accessors!(AuthToken);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthToken<S>
 where

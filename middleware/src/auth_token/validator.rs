@@ -13,8 +13,9 @@ use time::OffsetDateTime;
 use http::{HeaderMap, HeaderValue};
 
 use super::access_rules::AccessRules;
+use super::config::AuthTokenConfig;
 use super::headers::{IdentityHeaders, IDENTITY_STATUS, SERVICE_CATALOG};
-use super::jws::{JwsKeys, JwsVerdict};
+use super::jws::{JwsKeyError, JwsKeys, JwsVerdict};
 use crate::context::IdentityData;
 
 /// A token Keystone confirmed, with everything derived from it computed once.
@@ -201,6 +202,29 @@ impl TokenValidator {
     pub fn with_invalid_token_cache(mut self, time: Duration) -> Self {
         self.invalid = invalid_cache(time);
         self
+    }
+
+    /// The validator an auth_token layer configured with `config` uses: its
+    /// cache times and bounds, its JWS key repository, access rules enforced
+    /// when `service_type` is set.
+    pub fn from_config(client: Client, config: &AuthTokenConfig) -> Result<Self, JwsKeyError> {
+        let jws = match &config.jws_public_key_repository {
+            Some(dir) => Some(JwsKeys::load(dir)?),
+            None => None,
+        };
+        let cache_time = u64::try_from(config.token_cache_time)
+            .ok()
+            .map(Duration::from_secs);
+        Ok(Self::new(
+            client,
+            cache_time,
+            config.token_cache_max_entries,
+            config.include_service_catalog,
+            config.max_token_size,
+            jws,
+        )
+        .with_access_rules(config.service_type.is_some())
+        .with_invalid_token_cache(Duration::from_secs(config.invalid_token_cache_time)))
     }
 
     /// Whether whoever uses this validator's answers enforces application

@@ -130,6 +130,8 @@ struct Shared {
 /// must not.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
+// Built once per layer and kept behind an `Arc`: its size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Unsigned {
     /// Refused as if it had no `X-Auth-User` (400 `IncompleteSignature` or 403
     /// `MissingAuthenticationToken`). The default: nothing behind the layer
@@ -357,14 +359,7 @@ impl Ec2TokenLayer {
         };
         let creds = signed.credentials;
         let verified = self.shared.verify(&creds).await?;
-        if let Some(rules) = AccessRules::from_token(&verified.body) {
-            rules
-                .allows(self.service_type.as_deref(), &parts.method, parts.uri.path(), false)
-                .map_err(|refusal| {
-                    tracing::info!(%refusal, "application credential access rules refuse the request");
-                    Ec2Error::AccessDenied("application credential access rules")
-                })?;
-        }
+        self.check_access_rules(AccessRules::from_token(&verified.body).as_ref(), &parts)?;
 
         let headers = &mut parts.headers;
         for name in &DOWNSTREAM_HEADERS {
@@ -437,14 +432,7 @@ impl Ec2TokenLayer {
                 return Err(Ec2Error::Unavailable);
             }
         };
-        if let Some(rules) = &token.access_rules {
-            rules
-                .allows(self.service_type.as_deref(), &parts.method, parts.uri.path(), false)
-                .map_err(|refusal| {
-                    tracing::info!(%refusal, "application credential access rules refuse the request");
-                    Ec2Error::AccessDenied("application credential access rules")
-                })?;
-        }
+        self.check_access_rules(token.access_rules.as_ref(), &parts)?;
         token.insert_user_headers(&mut parts.headers, include_service_catalog);
         parts.extensions.insert(AuthStatus {
             user_confirmed: true,
@@ -458,6 +446,23 @@ impl Ec2TokenLayer {
             AuthMethod::Token,
         ));
         Ok(Request::from_parts(parts, body))
+    }
+
+    /// Refuses a token of a restricted application credential (`rules`)
+    /// unless its access rules allow this request (403 `AccessDenied`).
+    fn check_access_rules(
+        &self,
+        rules: Option<&AccessRules>,
+        parts: &http::request::Parts,
+    ) -> Result<(), Ec2Error> {
+        let Some(rules) = rules else { return Ok(()) };
+        let service_type = self.service_type.as_deref();
+        rules
+            .allows(service_type, &parts.method, parts.uri.path(), false)
+            .map_err(|refusal| {
+                tracing::info!(%refusal, "application credential access rules refuse the request");
+                Ec2Error::AccessDenied("application credential access rules")
+            })
     }
 }
 

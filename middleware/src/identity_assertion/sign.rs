@@ -57,20 +57,7 @@ pub struct SignAssertion<S> {
     layer: SignAssertionLayer,
 }
 
-impl<S> SignAssertion<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-    /// The inner service, consuming this one.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::inner_accessors!(SignAssertion);
 
 /// The assertion for `request` as it is about to be forwarded.
 pub(super) fn assertion_for<B>(

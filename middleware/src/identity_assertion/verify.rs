@@ -103,20 +103,9 @@ pub struct VerifyAssertion<S> {
     key: AssertionKey,
 }
 
-impl<S> VerifyAssertion<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-    /// The inner service, consuming this one.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+crate::inner_accessors!(VerifyAssertion);
 
+impl<S> VerifyAssertion<S> {
     fn admit<B>(&self, request: &mut Request<B>) -> Result<(), AssertionError> {
         let headers = request.headers_mut();
         let token = headers
