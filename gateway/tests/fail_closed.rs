@@ -27,9 +27,12 @@ use heatgate_middleware::identity_assertion::{AssertionKey, ASSERTION_HEADER};
 use heatgate_middleware::identity_headers::{
     identity_headers, HEAT_IDENTITY_HEADERS, KEYSTONE_IDENTITY_HEADERS,
 };
+mod support;
+
 use heatgate_tests::process::Process;
 use heatgate_tests::{Keystone, Recorder};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use support::{config_file, keystone_section, proxy};
 use tower::ServiceExt;
 
 /// What every marker value contains; nothing behind a listener may.
@@ -387,50 +390,6 @@ fn marker_sets(api: Api, state: State) -> Vec<Vec<(HeaderName, String)>> {
         sets.extend(all.into_iter().map(|m| vec![m]));
     }
     sets
-}
-
-fn keystone_section(keystone: &Keystone, extra: &str) -> String {
-    let heat = &keystone.fixtures.heat;
-    format!(
-        "[keystone_authtoken]\nauth_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nproject_name = \"service\"\nuser_domain_id = \"default\"\nproject_domain_id = \"default\"\nhttp_connect_timeout = 10\n{extra}\n",
-        keystone.auth_url(),
-        heat.username,
-        heat.password
-    )
-}
-
-fn config_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "heatgate-fail-closed-{}-{name}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("heatgate.toml");
-    std::fs::write(&file, text).unwrap();
-    file
-}
-
-/// `heatgate proxy` with both listeners.
-fn proxy(name: &str, rest: &Recorder, cfn: &Recorder, config: &str) -> Process {
-    let file = config_file(name, config);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
-    command
-        .args([
-            "proxy",
-            "--upstream",
-            &rest.url(),
-            "--cfn-upstream",
-            &cfn.url(),
-        ])
-        .args(["--listen", "127.0.0.1:0", "--cfn-listen", "127.0.0.1:0"])
-        .arg("--config")
-        .arg(&file)
-        .env("RUST_LOG", "info");
-    Process::start(
-        command,
-        &["listening on http://", "cfn listening on http://"],
-    )
-    .unwrap_or_else(|e| panic!("the proxy did not start: {e}"))
 }
 
 /// Runs every state and marker set against a proxy process, checking the

@@ -11,54 +11,26 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod support;
 
 use heatgate_tests::process::Process;
 use heatgate_tests::{Keystone, Recorder};
+use support::keystone_section;
 
 fn proxy(keystone: &Keystone, rest: &Recorder, cfn: &Recorder) -> Process {
     proxy_with(keystone, rest, cfn, "")
 }
 
-/// The proxy with both listeners (and a metrics listener when `gateway`, added
-/// to its `[gateway]` section, names one).
+/// The proxy with both listeners, a 2 s body deadline and `gateway` added to
+/// its `[gateway]` section.
 fn proxy_with(keystone: &Keystone, rest: &Recorder, cfn: &Recorder, gateway: &str) -> Process {
-    let heat = &keystone.fixtures.heat;
-    let dir = std::env::temp_dir().join(format!(
-        "heatgate-floods-{}-{}",
-        std::process::id(),
-        gateway.len()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("heatgate.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[gateway]\nrequest_body_timeout = 2\n{gateway}\n\n[keystone_authtoken]\nauth_url = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nproject_name = \"service\"\nuser_domain_id = \"default\"\nproject_domain_id = \"default\"\n",
-            keystone.auth_url(),
-            heat.username,
-            heat.password,
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_heatgate"));
-    command
-        .args([
-            "proxy",
-            "--upstream",
-            &rest.url(),
-            "--cfn-upstream",
-            &cfn.url(),
-        ])
-        .args(["--listen", "127.0.0.1:0", "--cfn-listen", "127.0.0.1:0"])
-        .arg("--config")
-        .arg(&file);
-    let mut lines = vec!["listening on http://", "cfn listening on http://"];
-    if gateway.contains("metrics_listen") {
-        lines.push("metrics listening on http://");
-    }
-    Process::start(command, &lines).unwrap()
+    let config = format!(
+        "[gateway]\nrequest_body_timeout = 2\n{gateway}\n\n{}",
+        keystone_section(keystone, "")
+    );
+    support::proxy(&format!("floods-{}", gateway.len()), rest, cfn, &config)
 }
 
 /// The value of the sample `name{labels}` in the proxy's metrics (0 when
