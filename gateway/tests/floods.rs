@@ -103,6 +103,33 @@ async fn a_repeated_bad_token_or_signature_costs_keystone_one_call() {
     // The service user's authentication, then one ec2tokens call.
     assert_eq!(metric(&gw, calls).await, 2.0, "{}", gw.log());
     assert!(cfn.requests().is_empty());
+
+    // A signed URL replayed with another Host is refused, and its refusal is
+    // remembered for that request only: the URL itself keeps working.
+    let demo = &keystone.fixtures.demo;
+    let keypair = heatgate_keystone::Client::new(keystone.service_client_config())
+        .unwrap()
+        .create_ec2_credential(&demo.user_id, demo.project_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let signed = heatgate_tests::signing::sigv2_query_url(
+        &host,
+        &keypair.access,
+        keypair.secret.expose(),
+        &[("Action", "ListStacks"), ("Version", "2010-05-15")],
+    );
+    for _ in 0..3 {
+        let r = http
+            .get(&signed)
+            .header("host", "elsewhere.example:8000")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+    let r = http.get(&signed).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", gw.log());
+    assert_eq!(cfn.requests().len(), 1);
 }
 
 /// Sends `head` (declaring a 100,000-byte body), then one byte a second

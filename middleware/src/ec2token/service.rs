@@ -65,8 +65,10 @@ enum Verifier {
 /// Keystone's recent refusals, so a client repeating a refused request (or
 /// an unknown access key) costs Keystone one call per `negative_cache_time`,
 /// not one per request. Keys are sha256s: of the access key for an unknown
-/// key (any signature with it fails), of the access key and signature for
-/// any other refusal (that exact signed request fails again). Keystone being
+/// key (any signature with it fails), of everything Keystone was shown for
+/// any other refusal (that exact request fails again). Not of the signature
+/// alone: a pre-signed URL replayed with another `Host` is refused, and must
+/// not make the URL's own requests refused for a while. Keystone being
 /// unavailable is never remembered.
 struct Refusals {
     cache: Option<moka::future::Cache<[u8; 32], Ec2Error>>,
@@ -85,31 +87,33 @@ impl Refusals {
         }
     }
 
-    fn key(access: &str, signature: Option<&str>) -> [u8; 32] {
+    /// The key of an access key.
+    fn of_access(access: &str) -> [u8; 32] {
+        Sha256::digest(access.as_bytes()).into()
+    }
+
+    /// The key of a whole request as Keystone sees it.
+    fn of_request(creds: &Ec2Credentials) -> [u8; 32] {
+        let shown = serde_json::to_vec(creds).unwrap_or_default();
         let mut hash = Sha256::new();
-        hash.update(access.as_bytes());
-        if let Some(signature) = signature {
-            hash.update([0]);
-            hash.update(signature.as_bytes());
-        }
+        hash.update([1]);
+        hash.update(&shown);
         hash.finalize().into()
     }
 
     async fn get(&self, creds: &Ec2Credentials) -> Option<Ec2Error> {
         let cache = self.cache.as_ref()?;
-        if let Some(e) = cache.get(&Self::key(&creds.access, None)).await {
+        if let Some(e) = cache.get(&Self::of_access(&creds.access)).await {
             return Some(e);
         }
-        cache
-            .get(&Self::key(&creds.access, Some(&creds.signature)))
-            .await
+        cache.get(&Self::of_request(creds)).await
     }
 
     async fn remember(&self, creds: &Ec2Credentials, refusal: &Ec2Error) {
         let Some(cache) = &self.cache else { return };
         let key = match refusal {
-            Ec2Error::UnknownAccessKey => Self::key(&creds.access, None),
-            _ => Self::key(&creds.access, Some(&creds.signature)),
+            Ec2Error::UnknownAccessKey => Self::of_access(&creds.access),
+            _ => Self::of_request(creds),
         };
         cache.insert(key, refusal.clone()).await;
     }
