@@ -9,6 +9,13 @@
 //! authentication may be cached briefly, keyed by a salted hash of
 //! (url, domain, user, project, password), never by the password itself.
 //!
+//! Every identity header ([`identity_headers`](crate::identity_headers)) is
+//! removed before the layer sets its own. The two a caller chooses as
+//! credentials, not identity (`X-Auth-Url` within the allow-list, and the
+//! user's domain `X-User-Domain-Id`, as Heat's auth_password reads them), are
+//! read first: from the request, or from what a listener's strip layer set
+//! aside ([`ClientSent`](crate::identity_headers::ClientSent)).
+//!
 //! ```no_run
 //! use axum::{routing::get, Router};
 //! use heatgate_keystone::{Client, ClientConfig};
