@@ -25,7 +25,7 @@
 //!     .layer(BodyDeadlineLayer::new(Duration::from_millis(50)))
 //!     .service(service_fn(|request: http::Request<Body>| async move {
 //!         let read = request.into_body().collect().await;
-//!         let timed_out = read.err().is_some_and(|e| BodyTimedOut::caused(&*e));
+//!         let timed_out = read.err().is_some_and(|e| BodyTimedOut::caused(&e));
 //!         Ok::<_, std::convert::Infallible>(http::Response::new(Body::from(timed_out.to_string())))
 //!     }));
 //! // A body that never ends.
