@@ -95,11 +95,13 @@
 //! # }
 //! ```
 //!
-//! The parsers have a fuzz target (`middleware/fuzz`, run with
-//! `cargo +nightly fuzz run ec2_request` from `middleware/`).
+//! The parsers have a fuzz target (`middleware/fuzz`; a campaign:
+//! `scripts/fuzz`) whose body is [`fuzz::ec2_request`], so that its seed
+//! corpus runs as an ordinary test too.
 
 mod config;
 mod error;
+pub mod fuzz;
 mod local;
 pub mod request;
 mod service;
