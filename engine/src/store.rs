@@ -833,12 +833,9 @@ impl Store {
 
     // ---- signals ------------------------------------------------------------
 
-    /// Appends a signal to the history and makes it the latest of its id;
-    /// `signal_id` `None` takes the next number (Heat's default id: the
-    /// number of distinct ids so far + 1, so a default id can replace an
-    /// explicit one, as in Heat), counted in the same transaction. Returns
-    /// the stored row.
-    pub async fn add_signal(
+    /// [`record_signal`](Self::record_signal) without an event (tests).
+    #[cfg(test)]
+    pub(crate) async fn add_signal(
         &self,
         stack_id: &str,
         resource_name: &str,
@@ -860,12 +857,16 @@ impl Store {
         .map(|(row, _)| row)
     }
 
-    /// [`add_signal`](Self::add_signal), with the event `event` describes
-    /// for the stored row written in the same transaction (a signal is never
-    /// recorded without its event, nor the other way round). A signal with
-    /// an explicit id that repeats the latest of that id exactly (status,
-    /// reason and data: a client retrying) is not recorded again: the stored
-    /// row is returned, with `false`.
+    /// Appends a signal to the history and makes it the latest of its id;
+    /// `signal_id` `None` takes the next number (Heat's default id: the
+    /// number of distinct ids so far + 1, so a default id can replace an
+    /// explicit one, as in Heat), counted in the same transaction. The event
+    /// `event` describes for the stored row is written in that transaction
+    /// too (a signal is never recorded without its event, nor the other way
+    /// round). Returns the stored row and `true`; a signal with an explicit
+    /// id that repeats the latest of that id exactly (status, reason and
+    /// data: a client retrying) is not recorded again, and the stored row is
+    /// returned with `false`.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_signal(
         &self,

@@ -177,6 +177,22 @@ fn trickle(addr: SocketAddr, head: &str, give_up: Duration) -> (String, Duration
     )
 }
 
+/// Trickles a body after `head` to `addr` and checks that the listener cut
+/// it off with a 408 within a few seconds; returns the answer.
+async fn cut_off(gw: &Process, addr: SocketAddr, head: String) -> String {
+    let (answer, after) =
+        tokio::task::spawn_blocking(move || trickle(addr, &head, Duration::from_secs(20)))
+            .await
+            .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}; log: {}",
+        gw.log()
+    );
+    assert!(after < Duration::from_secs(8), "answered after {after:?}");
+    answer
+}
+
 #[tokio::test]
 async fn a_trickling_body_is_cut_off_and_answered_408_on_both_listeners() {
     let keystone = Keystone::shared();
@@ -194,33 +210,15 @@ async fn a_trickling_body_is_cut_off_and_answered_408_on_both_listeners() {
     let head = format!(
         "POST /v1/ HTTP/1.1\r\nHost: {cfn_addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nAction=ListStacks&"
     );
-    let (answer, after) =
-        tokio::task::spawn_blocking(move || trickle(cfn_addr, &head, Duration::from_secs(20)))
-            .await
-            .unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 408"),
-        "{answer:?}; log: {}",
-        gw.log()
-    );
+    let answer = cut_off(&gw, cfn_addr, head).await;
     assert!(answer.contains("<Code>RequestTimeout</Code>"), "{answer}");
-    assert!(after < Duration::from_secs(8), "answered after {after:?}");
     assert!(cfn.requests().is_empty());
 
     // REST: a valid token; the body streams to the upstream until the cut.
     let head = format!(
         "PUT /v1/{project}/stacks/s/1 HTTP/1.1\r\nHost: {rest_addr}\r\nX-Auth-Token: {token}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{"
     );
-    let (answer, after) =
-        tokio::task::spawn_blocking(move || trickle(rest_addr, &head, Duration::from_secs(20)))
-            .await
-            .unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 408"),
-        "{answer:?}; log: {}",
-        gw.log()
-    );
-    assert!(after < Duration::from_secs(8), "answered after {after:?}");
+    cut_off(&gw, rest_addr, head).await;
 
     // And both listeners still serve.
     let r = reqwest::Client::new()

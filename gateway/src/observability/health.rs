@@ -29,6 +29,18 @@ use tower::Service;
 use super::{label_routes, registry};
 use crate::config::{ConfigError, KeystoneAuthtokenSection};
 
+/// The health check's own Keystone client (exported as `healthcheck` in
+/// the metrics): no service credentials, no retries, bounded probes.
+fn probe_client(section: &KeystoneAuthtokenSection) -> Result<Client, ConfigError> {
+    let mut config = section.client_config()?;
+    config.service_auth = None;
+    config.http_request_max_retries = 0;
+    config.http_connect_timeout = config.http_connect_timeout.min(PROBE_TIMEOUT);
+    let client = Client::new(config).map_err(|e| ConfigError(e.to_string()))?;
+    registry().keystone_client("healthcheck", &client);
+    Ok(client)
+}
+
 /// How long a verdict is reused.
 pub const CACHE_TIME: Duration = Duration::from_secs(2);
 /// The bound on one probe (lower than load balancers' usual timeouts).
@@ -57,13 +69,10 @@ impl Health {
     /// A check of the Keystone at `[keystone_authtoken] auth_url` (its TLS
     /// options too), with no retries and at most [`PROBE_TIMEOUT`] per probe.
     pub fn new(section: &KeystoneAuthtokenSection) -> Result<Arc<Self>, ConfigError> {
-        let mut config = section.client_config()?;
-        config.service_auth = None;
-        config.http_request_max_retries = 0;
-        config.http_connect_timeout = config.http_connect_timeout.min(PROBE_TIMEOUT);
-        let client = Client::new(config).map_err(|e| ConfigError(e.to_string()))?;
-        registry().keystone_client("healthcheck", &client);
-        Ok(Arc::new(Self::with_client(client, CACHE_TIME)))
+        Ok(Arc::new(Self::with_client(
+            probe_client(section)?,
+            CACHE_TIME,
+        )))
     }
 
     /// [`new`](Self::new), checking the engine's database `store` too.
@@ -71,10 +80,8 @@ impl Health {
         section: &KeystoneAuthtokenSection,
         store: Store,
     ) -> Result<Arc<Self>, ConfigError> {
-        let keystone_only = Self::new(section)?;
-        Ok(Arc::new(
-            Self::with_client(keystone_only.client.clone(), CACHE_TIME).checking(store),
-        ))
+        let health = Self::with_client(probe_client(section)?, CACHE_TIME);
+        Ok(Arc::new(health.checking(store)))
     }
 
     /// A check through `client`, reusing verdicts for `cache_time`.
